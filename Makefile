@@ -5,7 +5,7 @@ BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 FUZZTIME    ?= 10s
 
-.PHONY: help test vet lint test-race test-bench bench fuzz tidy
+.PHONY: help test vet lint test-race test-bench bench bench-jobs fuzz tidy
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,9 @@ test-bench: ## The bench module's own tests (peers do the same work as skein).
 
 bench: ## Side-by-side benchmarks against peers; figures go to docs/BENCHMARKS.md.
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
+
+bench-jobs: ## Jobs beside River and Asynq: starts PostgreSQL and Redis on loopback, prints JSON lines and a table.
+	cd bench && $(GO) run ./cmd/benchjobs -repo ..
 
 fuzz: ## Short runs of every fuzz target (FUZZTIME each).
 	@set -e; for pkg in $$($(GO) list ./...); do \

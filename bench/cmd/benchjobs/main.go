@@ -1,0 +1,139 @@
+// Command benchjobs measures skein's job system beside River (PostgreSQL)
+// and Asynq (Redis) on the same machine and the same no-op jobs. It starts
+// the servers it needs on 127.0.0.1 (a throwaway PostgreSQL cluster through
+// scripts/pg-test-server, a redis-server without persistence), runs every
+// measurement, prints one JSON line per measurement on stdout
+//
+//	{"system": "river", "metric": "e2e_jobs_per_sec", "value": 498.2, "unit": "jobs/s"}
+//
+// and a table on stderr. `make bench-jobs` runs it with the defaults.
+//
+// Measurements (each on an empty queue):
+//
+//   - enqueue_jobs_per_sec: durable single inserts from -producers goroutines
+//   - enqueue_batch_jobs_per_sec: inserts of -batch jobs per call
+//   - e2e_jobs_per_sec: -e2e-jobs jobs inserted first, then -workers workers
+//     start; the time until the last one has run
+//   - latency_p50_ms, latency_p95_ms, latency_p99_ms: jobs inserted one at a
+//     time at -rate jobs/s for -latency-for while -workers workers run; the
+//     time from insert to the start of the handler
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type config struct {
+	systems     []string
+	producers   int
+	enqueueJobs int
+	batch       int
+	batchJobs   int
+	e2eJobs     int
+	workers     int
+	rate        int
+	latencyFor  time.Duration
+	repoRoot    string
+}
+
+// result is one measurement.
+type result struct {
+	System string  `json:"system"`
+	Metric string  `json:"metric"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+}
+
+func main() {
+	var c config
+	systems := flag.String("systems", strings.Join(allSystems, ","), "systems to measure, comma-separated")
+	flag.IntVar(&c.producers, "producers", 8, "goroutines inserting single jobs")
+	flag.IntVar(&c.enqueueJobs, "enqueue-jobs", 10000, "jobs inserted one at a time")
+	flag.IntVar(&c.batch, "batch", 1000, "jobs per batch insert")
+	flag.IntVar(&c.batchJobs, "batch-jobs", 50000, "jobs inserted in batches")
+	flag.IntVar(&c.e2eJobs, "e2e-jobs", 20000, "jobs of the end-to-end run")
+	flag.IntVar(&c.workers, "workers", 50, "concurrent workers")
+	flag.IntVar(&c.rate, "rate", 200, "jobs/s of the latency run")
+	flag.DurationVar(&c.latencyFor, "latency-for", 5*time.Second, "length of the latency run")
+	flag.StringVar(&c.repoRoot, "repo", "..", "the skein repository root (for scripts/)")
+	flag.Parse()
+	c.systems = strings.Split(*systems, ",")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	results, err := run(ctx, &c)
+	printTable(results)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchjobs:", err)
+		os.Exit(1)
+	}
+}
+
+var allSystems = []string{"skein-postgres", "skein-sqlite", "river", "river-tuned", "river-copy", "asynq", "asynq-tuned"}
+
+func run(ctx context.Context, c *config) ([]result, error) {
+	env := &environment{repoRoot: c.repoRoot}
+	defer env.close()
+	var results []result
+	emit := func(r result) {
+		results = append(results, r)
+		line, _ := json.Marshal(r)
+		fmt.Println(string(line))
+	}
+	for _, name := range c.systems {
+		sys, err := env.system(ctx, name)
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", name, err)
+		}
+		fmt.Fprintf(os.Stderr, "benchjobs: measuring %s\n", name)
+		err = measure(ctx, c, sys, emit)
+		sys.Close()
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return results, nil
+}
+
+func printTable(results []result) {
+	if len(results) == 0 {
+		return
+	}
+	metrics := []string{"enqueue_jobs_per_sec", "enqueue_batch_jobs_per_sec", "e2e_jobs_per_sec", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
+	byKey := map[string]float64{}
+	var systems []string
+	seen := map[string]bool{}
+	for _, r := range results {
+		byKey[r.System+" "+r.Metric] = r.Value
+		if !seen[r.System] {
+			seen[r.System] = true
+			systems = append(systems, r.System)
+		}
+	}
+	w := tabwriter.NewWriter(os.Stderr, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "system\tenqueue/s\tbatch/s\te2e/s\tp50 ms\tp95 ms\tp99 ms\t\n")
+	for _, s := range systems {
+		fmt.Fprint(w, s, "\t")
+		for _, m := range metrics {
+			if v, ok := byKey[s+" "+m]; ok {
+				if strings.HasSuffix(m, "_ms") {
+					fmt.Fprintf(w, "%.2f\t", v)
+				} else {
+					fmt.Fprintf(w, "%.0f\t", v)
+				}
+			} else {
+				fmt.Fprint(w, "-\t")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	w.Flush()
+}
