@@ -1,7 +1,9 @@
 package action
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -248,4 +250,31 @@ func ProcessFields() []slog.Attr {
 		slog.Int("pid", os.Getpid()),
 		slog.String("process", filepath.Base(exe)),
 	}
+}
+
+// WriteMessage writes line, a message already encoded by someone else (a
+// child process that logs Eliot JSON itself, a log being replayed), to the
+// Logger's destinations as it is: one JSON object, to which a newline is
+// added if it has none. Global fields are not added. It returns an error,
+// and writes nothing, if line is not a single JSON object with "task_uuid"
+// and "task_level"; write errors are handled as for every message.
+func (l *Logger) WriteMessage(line []byte) error {
+	line = bytes.TrimRight(line, "\r\n")
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+		return fmt.Errorf("action: writing a message: not one JSON object: %.80q", line)
+	}
+	var probe struct {
+		TaskUUID  *string `json:"task_uuid"`
+		TaskLevel []int   `json:"task_level"`
+	}
+	if err := json.Unmarshal(trimmed, &probe); err != nil || probe.TaskUUID == nil || len(probe.TaskLevel) == 0 {
+		return fmt.Errorf("action: writing a message: no task_uuid and task_level: %.80q", line)
+	}
+	buf := getBuffer()
+	b := append(append((*buf)[:0], trimmed...), '\n')
+	l.write(b)
+	*buf = b
+	putBuffer(buf)
+	return nil
 }

@@ -123,3 +123,20 @@ func writeLinesForTest(path string) {
 		Log(ctx, "line", slog.String("writer", os.Getenv("SKEIN_ACTION_TEST_ID")), slog.String("pad", pad))
 	}
 }
+
+func TestWriteMessage(t *testing.T) {
+	out := &syncBuffer{}
+	l := New(out, &Options{Fields: []slog.Attr{slog.String("process", "parent")}})
+	good := `{"task_uuid":"00000000-0000-4000-8000-000000000001","task_level":[2,1],"message_type":"from child"}`
+	if err := l.WriteMessage([]byte(good + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "not json", `{"task_uuid":"x"}`, `[1,2]`, `{"task_uuid":"x","task_level":[]}`, good + good} {
+		if err := l.WriteMessage([]byte(bad)); err == nil {
+			t.Errorf("WriteMessage(%q) accepted it", bad)
+		}
+	}
+	if got := out.String(); got != good+"\n" {
+		t.Errorf("wrote %q, want the message as it was", got)
+	}
+}
