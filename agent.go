@@ -1,0 +1,334 @@
+package skein
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/skeinhq/skein/action"
+	"github.com/skeinhq/skein/store"
+)
+
+// agent claims jobs for one AgentConfig and runs each in its own goroutine.
+// Its loop goroutine is owned by the dispatcher (loops WaitGroup); job
+// goroutines are counted in Dispatcher.goroutines.
+type agent struct {
+	d   *Dispatcher
+	cfg AgentConfig
+	sub store.Subscription
+	// wake asks the loop to claim again (a slot freed while more jobs were
+	// likely waiting, or a rescue put jobs back).
+	wake chan struct{}
+
+	// lastErr is the last claim error logged; owned by the loop goroutine.
+	lastErr string
+
+	// Guarded by d.mu.
+	active int
+	more   bool // the last claim was capped by the free slots
+}
+
+func (a *agent) signal() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop claims until ctx is cancelled: at start, on every notification, on
+// every poll tick and whenever a slot frees while more jobs were likely
+// waiting.
+func (a *agent) loop(ctx context.Context) {
+	ticker := time.NewTicker(a.d.cfg.PollInterval)
+	defer ticker.Stop()
+	var notes <-chan string
+	if a.sub != nil {
+		notes = a.sub.C()
+	}
+	reason := "start"
+	for {
+		a.fetch(ctx, reason)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			reason = "poll"
+		case <-notes:
+			reason = "notify"
+		case <-a.wake:
+			reason = "slot"
+		}
+	}
+}
+
+func (a *agent) fetch(ctx context.Context, reason string) {
+	d := a.d
+	d.mu.Lock()
+	free := a.cfg.Size - a.active
+	if free <= 0 {
+		a.more = true
+	}
+	active := a.active
+	d.mu.Unlock()
+	now := time.Now()
+	if reason == "poll" {
+		d.lastPoll.Store(now.UnixNano())
+	}
+	if free <= 0 {
+		if reason == "poll" {
+			d.recordPoll(Poll{Time: now, Agent: a.cfg.Name, Reason: reason, Queues: a.cfg.Queues, Size: a.cfg.Size, Active: active})
+		}
+		return
+	}
+	// The claim is not cancelled by a stop: jobs it claimed must run (or
+	// be put back) so that each claimed slot gets its attempt action.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReleaseTimeout)
+	jobs, err := d.store.Claim(cctx, &store.ClaimParams{
+		Dispatcher: d.cfg.ID, Agent: a.cfg.Name,
+		Queues: a.cfg.Queues, Kinds: a.cfg.Kinds, Limit: free,
+	})
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping
+		}
+		err = fmt.Errorf("agent %s claiming up to %d jobs: %w", a.cfg.Name, free, err)
+		d.recordPoll(Poll{Time: now, Agent: a.cfg.Name, Reason: reason, Queues: a.cfg.Queues, Size: a.cfg.Size, Active: active, Error: err.Error()})
+		if errors.Is(err, store.ErrDispatcherDead) || errors.Is(err, store.ErrDispatcherNotFound) {
+			d.requestRejoin()
+			return
+		}
+		if msg := err.Error(); msg != a.lastErr { // log each distinct error once
+			a.lastErr = msg
+			d.log.LogAttrs(context.Background(), slog.LevelWarn, "skein:dispatcher:claim_failed",
+				slog.String("dispatcher", d.cfg.ID), slog.String("agent", a.cfg.Name), slog.String("error", msg))
+		}
+		return
+	}
+	if a.lastErr != "" {
+		d.log.LogAttrs(context.Background(), slog.LevelInfo, "skein:dispatcher:claim_recovered",
+			slog.String("dispatcher", d.cfg.ID), slog.String("agent", a.cfg.Name), slog.String("last_error", a.lastErr))
+		a.lastErr = ""
+	}
+	if len(jobs) == 0 && reason != "poll" && reason != "start" {
+		return
+	}
+	p := Poll{Time: now, Agent: a.cfg.Name, Reason: reason, Queues: a.cfg.Queues, Size: a.cfg.Size, Active: active + len(jobs)}
+	if len(jobs) > 0 {
+		p.Claimed = make([]string, len(jobs))
+		p.ClaimedByQueue = make(map[string]int)
+		for i, j := range jobs {
+			p.Claimed[i] = j.ID
+			p.ClaimedByQueue[j.Queue]++
+		}
+	}
+	key := d.recordPoll(p)
+	d.mu.Lock()
+	a.more = len(jobs) == free
+	a.active += len(jobs)
+	runs := make([]*run, len(jobs))
+	for i, j := range jobs {
+		r := &run{job: j, agent: a, pollKey: key, started: now}
+		r.ctx, r.cancel = context.WithCancelCause(d.jobBase)
+		d.runs[r] = struct{}{}
+		d.goroutines++
+		runs[i] = r
+	}
+	d.mu.Unlock()
+	for _, r := range runs {
+		d.jobs.Push(JobRecord{ID: r.job.ID, Kind: r.job.Kind, Queue: r.job.Queue, Agent: a.cfg.Name,
+			Attempt: r.job.Attempt, Slot: r.job.Slot, PollKey: key, Started: now})
+		go d.execute(r)
+	}
+}
+
+// run is one claimed run of a job.
+type run struct {
+	job     *JobRow
+	agent   *agent
+	pollKey int64
+	started time.Time
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+
+	mu      sync.Mutex
+	result  []byte
+	attempt *action.Action
+
+	released bool // guarded by Dispatcher.mu: put back by a stop
+}
+
+// finishing is an outcome waiting for the completer.
+type finishing struct {
+	run     *run
+	outcome *store.Outcome
+	err     error // the attempt's error, for the job action of a final state
+}
+
+// execute runs one attempt and hands its outcome to the completer.
+func (d *Dispatcher) execute(r *run) {
+	defer d.goroutineDone()
+	d.recordGoroutine(r, goid())
+	job := r.job
+	ctx := action.WithWorkflow(r.ctx, job.WorkflowID)
+	ctx = context.WithValue(ctx, runKey{}, r)
+	if job.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, job.Timeout)
+		defer cancel()
+	}
+	attrs := []slog.Attr{
+		slog.String("job_id", job.ID),
+		slog.String("kind", job.Kind),
+		slog.String("queue", job.Queue),
+		slog.Int("attempt", job.Attempt),
+		slog.Int("max_attempts", job.MaxAttempts),
+		slog.String("dispatcher", d.cfg.ID),
+		slog.String("agent", r.agent.cfg.Name),
+	}
+	var att *action.Action
+	if job.TaskID == "" { // inserted without a causal position
+		ctx, att = action.StartTask(ctx, "skein:attempt", attrs...)
+	} else if tid, err := parseJobTaskID(job.TaskID); err == nil {
+		ctx, att = action.ContinueAt(ctx, tid.Child(int(job.Slot)+1), "skein:attempt", attrs...)
+	} else {
+		attrs = append(attrs, slog.String("bad_task_id", err.Error()))
+		ctx, att = action.StartTask(ctx, "skein:attempt", attrs...)
+	}
+	r.mu.Lock()
+	r.attempt = att
+	r.mu.Unlock()
+
+	herr := callExecutor(ctx, r.agent.cfg.Executor, job)
+	if herr != nil && job.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && r.ctx.Err() == nil {
+		herr = &TimeoutError{Timeout: job.Timeout, Err: herr}
+	}
+	f := d.decide(r, att, herr)
+	d.complete(r, f)
+}
+
+// callExecutor runs e, turning a panic into a *PanicError logged in the
+// attempt's action.
+func callExecutor(ctx context.Context, e Executor, job *JobRow) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			action.LogPanic(ctx, v, stack)
+			err = &PanicError{Value: v, Stack: stack}
+		}
+	}()
+	return e.Execute(ctx, job)
+}
+
+// decide turns an attempt's error into an outcome and ends the attempt's
+// action. A nil result means nothing is to be stored (the job was
+// reassigned).
+func (d *Dispatcher) decide(r *run, att *action.Action, herr error) *finishing {
+	job := r.job
+	o := &store.Outcome{ID: job.ID, Dispatcher: d.cfg.ID, Slot: job.Slot}
+	cause := context.Cause(r.ctx)
+	var (
+		snooze  *SnoozeError
+		cancel  *CancelError
+		discard *DiscardError
+		panicE  *PanicError
+	)
+	switch {
+	case herr == nil:
+		o.State = store.StateCompleted
+		r.mu.Lock()
+		o.Result = r.result
+		r.mu.Unlock()
+		att.End()
+		return &finishing{run: r, outcome: o}
+	case errors.As(herr, &snooze):
+		o.State = store.StateScheduled
+		o.At = time.Now().Add(snooze.Duration)
+		o.UndoAttempt = true
+		att.End(slog.String("snoozed", snooze.Duration.String()))
+		return &finishing{run: r, outcome: o}
+	case errors.Is(cause, ErrReassigned):
+		att.Fail(herr, slog.Bool("reassigned", true))
+		return nil
+	case errors.Is(cause, ErrStopped):
+		o.State = store.StateAvailable
+		o.UndoAttempt = true
+		o.Error = &store.AttemptError{Error: fmt.Sprintf("%v (%v)", ErrStopped, herr), Interrupted: true}
+		att.Fail(herr, slog.Bool("interrupted", true))
+		return &finishing{run: r, outcome: o}
+	}
+	o.Error = &store.AttemptError{Error: herr.Error()}
+	if errors.As(herr, &panicE) {
+		o.Error.Stack = string(panicE.Stack)
+	}
+	switch {
+	case errors.As(herr, &cancel):
+		o.State = store.StateCancelled
+	case errors.As(herr, &discard):
+		o.State = store.StateDiscarded
+	case job.Attempt >= job.MaxAttempts:
+		o.State = store.StateDiscarded
+	default:
+		o.State = store.StateRetryable
+		delay := d.cfg.Backoff.Delay(job.Attempt)
+		o.At = time.Now().Add(delay)
+		att.Fail(herr, slog.String("retry_in", delay.String()))
+		return &finishing{run: r, outcome: o, err: herr}
+	}
+	att.Fail(herr, slog.String("state", string(o.State)))
+	return &finishing{run: r, outcome: o, err: herr}
+}
+
+// complete queues f for the completer and frees the run's slot, unless a
+// stop already put the job back.
+func (d *Dispatcher) complete(r *run, f *finishing) {
+	a := r.agent
+	d.mu.Lock()
+	if r.released {
+		d.mu.Unlock()
+		return
+	}
+	delete(d.runs, r)
+	a.active--
+	wake := a.more
+	a.more = false
+	if f != nil {
+		d.finishing[f.outcome.ID]++
+		d.pending = append(d.pending, f)
+	}
+	d.mu.Unlock()
+	r.cancel(nil)
+	if f != nil {
+		d.signalCompleter()
+		d.recordOutcome(r, f.outcome, f.err)
+	} else {
+		d.recordReassigned(r)
+	}
+	if wake {
+		a.signal()
+	}
+}
+
+// goid returns the current goroutine's id, for the job records.
+func goid() int64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	// "goroutine 123 [running]:..."
+	const prefix = "goroutine "
+	if len(b) < len(prefix) {
+		return 0
+	}
+	b = b[len(prefix):]
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	n, _ := strconv.ParseInt(string(b[:i]), 10, 64)
+	return n
+}
