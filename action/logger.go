@@ -225,6 +225,17 @@ func WithLogger(ctx context.Context, l *Logger) context.Context {
 	return context.WithValue(ctx, loggerKey{}, l)
 }
 
+// LoggerFrom returns the Logger that messages logged with ctx go to: the
+// current action's, else the one set with [WithLogger], else [Default].
+// Code that writes messages encoded elsewhere ([Logger.WriteMessage]) uses
+// it to write beside the action.
+func LoggerFrom(ctx context.Context) *Logger {
+	if a := FromContext(ctx); a != nil {
+		return a.logger
+	}
+	return loggerFor(ctx)
+}
+
 // loggerFor returns the Logger for a new task started in ctx.
 func loggerFor(ctx context.Context) *Logger {
 	if ctx != nil {

@@ -355,7 +355,7 @@ func startShipChild(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(append([]string{"ship"}, args...), "\x1f"))
+	cmd.Env = append(os.Environ(), childArgs(append([]string{"ship"}, args...)...))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -464,7 +464,7 @@ func TestShipSIGTERMWithOpenStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+strings.Join([]string{"ship", "--url", sk.srv.URL, "-"}, "\x1f"))
+	cmd.Env = append(os.Environ(), childArgs("ship", "--url", sk.srv.URL, "-"))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -531,7 +531,7 @@ func TestShipProxyFromEnvironment(t *testing.T) {
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(),
-		childArgsEnv+"="+strings.Join([]string{"ship", "--url", "http://logs.corp.internal:8080/ingest", "-"}, "\x1f"),
+		childArgs("ship", "--url", "http://logs.corp.internal:8080/ingest", "-"),
 		"HTTP_PROXY="+strings.Replace(proxy.URL, "http://", "http://alice:s3cret@", 1), "http_proxy=", "NO_PROXY=", "no_proxy=")
 	cmd.Stdin = strings.NewReader(shipLines(0, 40))
 	var stderr bytes.Buffer
