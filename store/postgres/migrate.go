@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/skeinhq/skein/store"
+	"github.com/skeinhq/skein/store/internal/shared"
+)
+
+// migrateLock is the advisory lock key that serialises migrations.
+const migrateLock = 0x736b65696e // "skein"
+
+const migrationsTable = `CREATE TABLE IF NOT EXISTS skein_migrations (
+	version    integer PRIMARY KEY,
+	name       text NOT NULL,
+	applied_at timestamptz NOT NULL DEFAULT now()
+)`
+
+// applied returns the applied versions; the table may not exist yet.
+func applied(ctx context.Context, q querier) (int, map[int]time.Time, error) {
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('skein_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, nil, fmt.Errorf("reading the schema version: %w", err)
+	}
+	out := map[int]time.Time{}
+	if !exists {
+		return 0, out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT version, applied_at FROM skein_migrations`)
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading the schema version: %w", err)
+	}
+	current := 0
+	var (
+		v  int
+		at time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&v, &at}, func() error {
+		out[v] = at.UTC()
+		current = max(current, v)
+		return nil
+	}); err != nil {
+		return 0, nil, fmt.Errorf("reading the schema version: %w", err)
+	}
+	return current, out, nil
+}
+
+func (s *Store) migrate(ctx context.Context, up bool, opts *store.MigrateOpts) ([]store.Migration, error) {
+	verb := "down"
+	if up {
+		verb = "up"
+	}
+	var done []store.Migration
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		done = nil
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+			return fmt.Errorf("migrate %s: taking the migration lock: %w", verb, err)
+		}
+		if _, err := tx.Exec(ctx, migrationsTable); err != nil {
+			return fmt.Errorf("migrate %s: %w", verb, err)
+		}
+		current, _, err := applied(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", verb, err)
+		}
+		plan, err := shared.Plan(migrations, current, up, opts)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", verb, err)
+		}
+		for _, m := range plan {
+			body := m.Down
+			if up {
+				body = m.Up
+			}
+			if _, err := tx.Exec(ctx, body); err != nil {
+				return fmt.Errorf("migrate %s: version %03d_%s: %w", verb, m.Version, m.Name, err)
+			}
+			if up {
+				_, err = tx.Exec(ctx, `INSERT INTO skein_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+			} else {
+				_, err = tx.Exec(ctx, `DELETE FROM skein_migrations WHERE version = $1`, m.Version)
+			}
+			if err != nil {
+				return fmt.Errorf("migrate %s: recording version %d: %w", verb, m.Version, err)
+			}
+			done = append(done, m.Migration)
+		}
+		return nil
+	})
+	return done, err
+}
+
+// MigrateUp implements store.Store.
+func (s *Store) MigrateUp(ctx context.Context, opts *store.MigrateOpts) ([]store.Migration, error) {
+	return s.migrate(ctx, true, opts)
+}
+
+// MigrateDown implements store.Store.
+func (s *Store) MigrateDown(ctx context.Context, opts *store.MigrateOpts) ([]store.Migration, error) {
+	return s.migrate(ctx, false, opts)
+}
+
+// SchemaStatus implements store.Store.
+func (s *Store) SchemaStatus(ctx context.Context) (*store.SchemaStatus, error) {
+	current, at, err := applied(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	return shared.Status(migrations, current, at), nil
+}
+
+// CheckSchema implements store.Store.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	current, _, err := applied(ctx, s.pool)
+	if err != nil {
+		return err
+	}
+	if current != SchemaVersion {
+		return fmt.Errorf("postgres store: %w", &store.SchemaVersionError{Database: current, Code: SchemaVersion})
+	}
+	return nil
+}
+
+// setSchemaVersion records v as applied without running anything (tests).
+func setSchemaVersion(ctx context.Context, s *Store, v int) error {
+	if _, err := s.pool.Exec(ctx, migrationsTable); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO skein_migrations (version, name) VALUES ($1, 'test') ON CONFLICT (version) DO NOTHING`, v)
+	return err
+}

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS skein_dispatchers;
+DROP TABLE IF EXISTS skein_jobs;
