@@ -18,7 +18,9 @@
 // (released, e.g. on a graceful stop), cancelled or discarded. Scheduled and
 // retryable jobs whose time has come are claimed exactly like available ones.
 // Completed, cancelled and discarded are final; [Store.Cleanup] deletes them
-// after their retention time.
+// after their retention time. Operators move jobs outside any run:
+// [Store.RetryJobs] makes waiting and final jobs available now,
+// [Store.CancelJobs] cancels jobs that have not started.
 //
 //	scheduled ─┐                 ┌─► completed
 //	retryable ─┼─► available ─► running ─┼─► retryable / scheduled / available
@@ -143,6 +145,32 @@ type Store interface {
 	// defaults.
 	Cleanup(ctx context.Context, params *CleanupParams) (*CleanupResult, error)
 
+	// RetryJobs makes jobs run again now, in one transaction: each job
+	// that is completed, cancelled, discarded, retryable or scheduled
+	// becomes available with ScheduledAt set to now and FinalizedAt
+	// cleared; one whose Attempt has reached MaxAttempts gets one more
+	// attempt (MaxAttempts = Attempt + 1). A final job also has its Slot
+	// incremented, since its job action already ended at the position its
+	// next run would otherwise take (see the root package's EndJobAction).
+	// Running and available jobs are left alone. It returns every job as
+	// it is after the call, in the order of ids: the caller tells the
+	// retried jobs from those left alone by their state. An unknown id
+	// fails the whole call with an error wrapping ErrNotFound that names
+	// it. A job whose UniqueKey another scheduled, available, running or
+	// retryable job holds also fails the whole call, with an error naming
+	// that job. Queues that got available jobs are notified.
+	RetryJobs(ctx context.Context, ids []string) ([]*Job, error)
+
+	// CancelJobs cancels jobs that have not started, in one transaction:
+	// each job that is scheduled, available or retryable becomes cancelled
+	// with FinalizedAt set to now. Running jobs are left alone, and so are
+	// final ones. It returns every job as it is after the call, in the
+	// order of ids; an unknown id fails the whole call with an error
+	// wrapping ErrNotFound that names it. The store writes no log: the
+	// caller ends each cancelled job's action (the root package's
+	// EndJobAction).
+	CancelJobs(ctx context.Context, ids []string) ([]*Job, error)
+
 	// GetJob returns one job, or an error wrapping ErrNotFound.
 	GetJob(ctx context.Context, id string) (*Job, error)
 
@@ -175,7 +203,8 @@ type Store interface {
 	CheckSchema(ctx context.Context) error
 
 	// Close releases the store's connections and stops its goroutines.
-	// Subscriptions are closed. Safe to call twice.
+	// Subscriptions are closed. Safe to call twice. Every other method
+	// called after Close (Name aside) returns an error wrapping ErrClosed.
 	Close() error
 }
 
@@ -677,7 +706,8 @@ var (
 	ErrUnsupportedTx = errors.New("unsupported transaction type")
 	// ErrSchemaVersion: *SchemaVersionError matches it with errors.Is.
 	ErrSchemaVersion = errors.New("schema version mismatch")
-	// ErrClosed: the store was closed.
+	// ErrClosed: the store was closed. Every method of a closed store
+	// (Name aside) returns an error wrapping it.
 	ErrClosed = errors.New("store closed")
 	// ErrJobExists: Insert got a job ID that is already stored.
 	ErrJobExists = errors.New("job id already exists")

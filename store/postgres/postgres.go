@@ -310,6 +310,9 @@ func (s *Store) sendNotifications() {
 // Subscribe implements store.Store. The first call starts the listener and
 // waits until it listens (or ctx ends).
 func (s *Store) Subscribe(ctx context.Context, queues []string) (store.Subscription, error) {
+	if err := s.checkOpen("subscribing"); err != nil {
+		return nil, err
+	}
 	if s.ctx.Err() != nil {
 		return nil, fmt.Errorf("subscribing: %w", store.ErrClosed)
 	}
@@ -508,6 +511,9 @@ RETURNING id`
 
 // Insert implements store.Store.
 func (s *Store) Insert(ctx context.Context, params []*store.InsertParams) ([]store.InsertResult, error) {
+	if err := s.checkOpen("inserting jobs"); err != nil {
+		return nil, err
+	}
 	if err := validateInsert(params); err != nil {
 		return nil, err
 	}
@@ -577,6 +583,9 @@ func (s *Store) copies(params []*store.InsertParams) bool {
 
 // InsertTx implements store.Store: tx is a pgx.Tx or a *sql.Tx.
 func (s *Store) InsertTx(ctx context.Context, tx any, params []*store.InsertParams) ([]store.InsertResult, error) {
+	if err := s.checkOpen("inserting jobs"); err != nil {
+		return nil, err
+	}
 	if err := validateInsert(params); err != nil {
 		return nil, err
 	}
@@ -882,8 +891,19 @@ func scanSQLJob(r *sql.Row) (*store.Job, error) {
 
 // ---- claim and finish ----------------------------------------------------
 
+// claimPlanSQL runs before every claim, in the same transaction. It keeps the
+// planner on an ordered scan of a claim index, which LIMIT stops after the
+// jobs it needs, even when the table has no statistics yet (a new table, or
+// one just truncated, before autovacuum analyzed it): the planner would then
+// pick a bitmap scan, which reads and sorts every claimable row on every
+// claim. The setting ends with the transaction.
+const claimPlanSQL = `SELECT set_config('enable_bitmapscan', 'off', true)`
+
 // Claim implements store.Store.
 func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) ([]*store.Job, error) {
+	if err := s.checkOpen("claiming jobs"); err != nil {
+		return nil, err
+	}
 	if err := shared.ValidateClaim(p); err != nil {
 		return nil, err
 	}
@@ -901,11 +921,25 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) ([]*store.Job, 
 		attempted_at = ` + nowExpr + `, attempted_by = ` + d + `, attempted_agent = ` + agent + `
 	FROM picked WHERE j.id = picked.id
 	RETURNING ` + prefixed("j.", shared.JobColumns)
-	rows, err := s.pool.Query(ctx, q, b.Args...)
+	// One round trip, one implicit transaction: the plan setting, then the
+	// claim.
+	batch := &pgx.Batch{}
+	batch.Queue(claimPlanSQL)
+	batch.Queue(q, b.Args...)
+	br := s.pool.SendBatch(ctx, batch)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return nil, fmt.Errorf("claiming jobs: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
+		_ = br.Close()
 		return nil, fmt.Errorf("claiming jobs: %w", err)
 	}
 	jobs, err := scanJobs(rows)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claiming jobs: %w", err)
 	}
@@ -970,6 +1004,9 @@ RETURNING j.id, j.queue, j.state = 'available' OR (j.state IN ('retryable', 'sch
 
 // Finish implements store.Store.
 func (s *Store) Finish(ctx context.Context, outcomes []*store.Outcome) ([]string, error) {
+	if err := s.checkOpen("finishing jobs"); err != nil {
+		return nil, err
+	}
 	for i, o := range outcomes {
 		if err := o.Validate(); err != nil {
 			return nil, fmt.Errorf("finishing jobs: outcomes[%d]: %w", i, err)
@@ -1052,6 +1089,9 @@ func (s *Store) finish(ctx context.Context, outcomes []*store.Outcome) ([]string
 
 // RegisterDispatcher implements store.Store.
 func (s *Store) RegisterDispatcher(ctx context.Context, d *store.Dispatcher) error {
+	if err := s.checkOpen("registering a dispatcher"); err != nil {
+		return err
+	}
 	if err := shared.ValidateDispatcher(d); err != nil {
 		return err
 	}
@@ -1076,6 +1116,9 @@ func (s *Store) RegisterDispatcher(ctx context.Context, d *store.Dispatcher) err
 
 // Heartbeat implements store.Store.
 func (s *Store) Heartbeat(ctx context.Context, id string) error {
+	if err := s.checkOpen("heartbeat"); err != nil {
+		return err
+	}
 	tag, err := s.pool.Exec(ctx, `UPDATE skein_dispatchers SET heartbeat_at = now() WHERE id = $1 AND dead_at IS NULL`, id)
 	if err != nil {
 		return fmt.Errorf("heartbeat of dispatcher %s: %w", id, err)
@@ -1091,6 +1134,9 @@ func (s *Store) Heartbeat(ctx context.Context, id string) error {
 
 // DeregisterDispatcher implements store.Store.
 func (s *Store) DeregisterDispatcher(ctx context.Context, id string) error {
+	if err := s.checkOpen("deregistering a dispatcher"); err != nil {
+		return err
+	}
 	queues := map[string]bool{}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		clear(queues)
@@ -1148,6 +1194,9 @@ func scanDispatchers(rows pgx.Rows) ([]*store.Dispatcher, error) {
 
 // ListDispatchers implements store.Store.
 func (s *Store) ListDispatchers(ctx context.Context) ([]*store.Dispatcher, error) {
+	if err := s.checkOpen("listing dispatchers"); err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+dispatcherColumns+` FROM skein_dispatchers ORDER BY id COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("listing dispatchers: %w", err)
@@ -1161,6 +1210,9 @@ func (s *Store) ListDispatchers(ctx context.Context) ([]*store.Dispatcher, error
 
 // RescueDead implements store.Store.
 func (s *Store) RescueDead(ctx context.Context, p *store.RescueParams) (*store.RescueResult, error) {
+	if err := s.checkOpen("rescue"); err != nil {
+		return nil, err
+	}
 	var rp store.RescueParams
 	if p != nil {
 		rp = *p
@@ -1223,6 +1275,9 @@ func (s *Store) RescueDead(ctx context.Context, p *store.RescueParams) (*store.R
 
 // Cleanup implements store.Store.
 func (s *Store) Cleanup(ctx context.Context, p *store.CleanupParams) (*store.CleanupResult, error) {
+	if err := s.checkOpen("cleanup"); err != nil {
+		return nil, err
+	}
 	c := shared.CleanupDefaults(p)
 	if err := shared.ValidateCleanup(&c); err != nil {
 		return nil, err
@@ -1263,6 +1318,9 @@ func (s *Store) Cleanup(ctx context.Context, p *store.CleanupParams) (*store.Cle
 
 // GetJob implements store.Store.
 func (s *Store) GetJob(ctx context.Context, id string) (*store.Job, error) {
+	if err := s.checkOpen("reading job " + id); err != nil {
+		return nil, err
+	}
 	j, err := scanJob(s.pool.QueryRow(ctx, `SELECT `+shared.JobColumns+` FROM skein_jobs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
@@ -1275,6 +1333,9 @@ func (s *Store) GetJob(ctx context.Context, id string) (*store.Job, error) {
 
 // ListJobs implements store.Store.
 func (s *Store) ListJobs(ctx context.Context, p *store.ListJobsParams) (*store.JobPage, error) {
+	if err := s.checkOpen("listing jobs"); err != nil {
+		return nil, err
+	}
 	l, err := shared.ListDefaults(p)
 	if err != nil {
 		return nil, err
@@ -1310,6 +1371,9 @@ func (s *Store) ListJobs(ctx context.Context, p *store.ListJobsParams) (*store.J
 
 // CountJobs implements store.Store.
 func (s *Store) CountJobs(ctx context.Context, f *store.JobFilter) (int64, error) {
+	if err := s.checkOpen("counting jobs"); err != nil {
+		return 0, err
+	}
 	b := shared.Builder{Postgres: true, Time: func(t time.Time) any { return t }}
 	b.Filter(f)
 	var n int64
@@ -1321,6 +1385,9 @@ func (s *Store) CountJobs(ctx context.Context, f *store.JobFilter) (int64, error
 
 // Stats implements store.Store.
 func (s *Store) Stats(ctx context.Context) ([]*store.QueueStats, error) {
+	if err := s.checkOpen("job stats"); err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT queue, state, count(*),
 			min(scheduled_at) FILTER (WHERE state = 'available' OR (state IN ('scheduled', 'retryable') AND scheduled_at <= now())),
 			min(attempted_at) FILTER (WHERE state = 'running')

@@ -73,12 +73,21 @@ type Config struct {
 	// AutoMigrate applies pending migrations in Open. Defaults to false:
 	// run `skein migrate up` (or MigrateUp) first.
 	AutoMigrate bool
+	// CheckpointInterval is how long the store lets writes accumulate in
+	// the write-ahead log before a background goroutine copies them into
+	// the database file (a PASSIVE checkpoint, which never blocks writes),
+	// so that no insert, claim or finish pays for a checkpoint inside its
+	// commit. Defaults to 50 ms; negative leaves checkpoints to SQLite's
+	// automatic ones (every 1000 WAL pages, inside the commit that crosses
+	// the mark). Durability is the same either way.
+	CheckpointInterval time.Duration
 }
 
 // Defaults of Config.
 const (
-	DefaultBusyTimeout = 10 * time.Second
-	DefaultMaxReaders  = 4
+	DefaultBusyTimeout        = 10 * time.Second
+	DefaultMaxReaders         = 4
+	DefaultCheckpointInterval = 50 * time.Millisecond
 )
 
 // Store is the SQLite store. Create it with [Open].
@@ -94,9 +103,14 @@ type Store struct {
 	inserts  *shared.Combiner[insertCall]
 	finishes *shared.Combiner[finishCall]
 	claims   *shared.Combiner[claimCall]
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	stmts    stmtCache
+	// ckpt is the checkpointer's connection and checkpoint wakes it after
+	// a write commit; both nil when CheckpointInterval is negative.
+	ckpt       *sql.DB
+	checkpoint chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,6 +131,9 @@ func Open(ctx context.Context, cfg *Config) (*Store, error) {
 	if c.MaxReaders == 0 {
 		c.MaxReaders = DefaultMaxReaders
 	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
 	if c.BusyTimeout < 0 {
 		return nil, fmt.Errorf("opening sqlite store: field BusyTimeout is negative (%s)", c.BusyTimeout)
 	}
@@ -127,7 +144,11 @@ func Open(ctx context.Context, cfg *Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite store %s: %w", c.Path, err)
 	}
-	writer, err := sql.Open("sqlite", dsn(abs, &c, false))
+	writerDSN := dsn(abs, &c, false)
+	if c.CheckpointInterval > 0 {
+		writerDSN += "&_pragma=wal_autocheckpoint%280%29"
+	}
+	writer, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
 		return nil, fmt.Errorf("opening sqlite store %s: %w", abs, err)
 	}
@@ -148,6 +169,20 @@ func Open(ctx context.Context, cfg *Config) (*Store, error) {
 	reader.SetMaxIdleConns(c.MaxReaders)
 	s := &Store{path: abs, writer: writer, reader: reader, hub: acquireHub(abs)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if c.CheckpointInterval > 0 {
+		ckpt, err := sql.Open("sqlite", dsn(abs, &c, false))
+		if err != nil {
+			s.cancel()
+			releaseHub(s.hub)
+			_ = reader.Close()
+			_ = writer.Close()
+			return nil, fmt.Errorf("opening sqlite store %s: %w", abs, err)
+		}
+		ckpt.SetMaxOpenConns(1)
+		s.ckpt = ckpt
+		s.checkpoint = make(chan struct{}, 1)
+		s.wg.Go(func() { s.checkpointLoop(c.CheckpointInterval) })
+	}
 	s.inserts = &shared.Combiner[insertCall]{In: make(chan *insertCall), Max: maxCombined,
 		Size: func(c *insertCall) int { return len(c.params) }, Run: s.runInserts}
 	s.finishes = &shared.Combiner[finishCall]{In: make(chan *finishCall), Max: maxCombined,
@@ -219,7 +254,12 @@ func (s *Store) Close() error {
 		s.cancel()
 		s.wg.Wait()
 		releaseHub(s.hub)
-		s.closeErr = errors.Join(s.reader.Close(), s.writer.Close())
+		s.stmts.close()
+		var ckptErr error
+		if s.ckpt != nil {
+			ckptErr = s.ckpt.Close()
+		}
+		s.closeErr = errors.Join(s.reader.Close(), ckptErr, s.writer.Close())
 	})
 	return s.closeErr
 }
@@ -261,6 +301,9 @@ func releaseHub(h *hubRef) {
 
 // Subscribe implements store.Store. See the package doc for its reach.
 func (s *Store) Subscribe(ctx context.Context, queues []string) (store.Subscription, error) {
+	if err := s.checkOpen("subscribing"); err != nil {
+		return nil, err
+	}
 	return s.hub.hub.Subscribe(queues), nil
 }
 
@@ -363,6 +406,12 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing on %s: %w", s.path, err)
 	}
+	if s.checkpoint != nil {
+		select {
+		case s.checkpoint <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
@@ -375,6 +424,9 @@ ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ` + shared.Pe
 
 // Insert implements store.Store.
 func (s *Store) Insert(ctx context.Context, params []*store.InsertParams) ([]store.InsertResult, error) {
+	if err := s.checkOpen("inserting jobs"); err != nil {
+		return nil, err
+	}
 	if err := validateInsert(params); err != nil {
 		return nil, err
 	}
@@ -393,9 +445,10 @@ func (s *Store) Insert(ctx context.Context, params []*store.InsertParams) ([]sto
 		}
 		res, queues, err = c.res, c.queues, c.err
 	} else {
+		cached := s.stmts.get(ctx, s.writer, insertSQL)
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			res, queues, err = insert(ctx, tx, params)
+			res, queues, err = insert(ctx, tx, cached, params)
 			return err
 		})
 	}
@@ -424,18 +477,30 @@ type insertCall struct {
 // runInserts inserts every call in one transaction, each under a savepoint
 // so that one call's error (a duplicate id) undoes only its own rows.
 func (s *Store) runInserts(ctx context.Context, calls []*insertCall) {
+	cached := s.stmts.get(ctx, s.writer, insertSQL)
+	savepoint := s.stmts.get(ctx, s.writer, "SAVEPOINT call")
+	rollback := s.stmts.get(ctx, s.writer, "ROLLBACK TO call")
+	release := s.stmts.get(ctx, s.writer, "RELEASE call")
+	exec := func(tx *sql.Tx, cached *sql.Stmt, query string) error {
+		st, err := txStmt(ctx, tx, cached, query)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx)
+		return err
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range calls {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT call"); err != nil {
+			if err := exec(tx, savepoint, "SAVEPOINT call"); err != nil {
 				return err
 			}
-			c.res, c.queues, c.err = insert(ctx, tx, c.params)
+			c.res, c.queues, c.err = insert(ctx, tx, cached, c.params)
 			if c.err != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO call"); err != nil {
+				if err := exec(tx, rollback, "ROLLBACK TO call"); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, "RELEASE call"); err != nil {
+			if err := exec(tx, release, "RELEASE call"); err != nil {
 				return err
 			}
 		}
@@ -451,6 +516,9 @@ func (s *Store) runInserts(ctx context.Context, calls []*insertCall) {
 
 // InsertTx implements store.Store: tx must be a *sql.Tx on the same file.
 func (s *Store) InsertTx(ctx context.Context, tx any, params []*store.InsertParams) ([]store.InsertResult, error) {
+	if err := s.checkOpen("inserting jobs"); err != nil {
+		return nil, err
+	}
 	sqlTx, ok := tx.(*sql.Tx)
 	if !ok {
 		return nil, fmt.Errorf("inserting jobs: %T: %w (store/sqlite takes a *sql.Tx)", tx, store.ErrUnsupportedTx)
@@ -461,7 +529,7 @@ func (s *Store) InsertTx(ctx context.Context, tx any, params []*store.InsertPara
 	if len(params) == 0 {
 		return nil, nil
 	}
-	res, queues, err := insert(ctx, sqlTx, params)
+	res, queues, err := insert(ctx, sqlTx, nil, params)
 	if err != nil {
 		return nil, err
 	}
@@ -480,8 +548,10 @@ func validateInsert(params []*store.InsertParams) error {
 	return nil
 }
 
-func insert(ctx context.Context, tx *sql.Tx, params []*store.InsertParams) ([]store.InsertResult, map[string]bool, error) {
-	stmt, err := tx.PrepareContext(ctx, insertSQL)
+// insert inserts params in tx through cached (prepared on the store's writer,
+// see stmtCache; nil for another connection's transaction).
+func insert(ctx context.Context, tx *sql.Tx, cached *sql.Stmt, params []*store.InsertParams) ([]store.InsertResult, map[string]bool, error) {
+	stmt, err := txStmt(ctx, tx, cached, insertSQL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("inserting jobs: preparing: %w", err)
 	}
@@ -525,6 +595,9 @@ func insert(ctx context.Context, tx *sql.Tx, params []*store.InsertParams) ([]st
 
 // Claim implements store.Store.
 func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) ([]*store.Job, error) {
+	if err := s.checkOpen("claiming jobs"); err != nil {
+		return nil, err
+	}
 	if err := shared.ValidateClaim(p); err != nil {
 		return nil, err
 	}
@@ -551,21 +624,38 @@ type claimCall struct {
 // runClaims runs concurrent claims in one write transaction, one after the
 // other; a dispatcher that is not alive fails only its own call.
 func (s *Store) runClaims(ctx context.Context, calls []*claimCall) {
+	// Statements are taken from the cache before the transaction holds
+	// the writer's only connection.
+	alive := s.stmts.get(ctx, s.writer, aliveSQL)
+	queries := make([]string, len(calls))
+	args := make([][]any, len(calls))
+	cached := make([]*sql.Stmt, len(calls))
+	for i, c := range calls {
+		queries[i], args[i] = claimQuery(c.p)
+		cached[i] = s.stmts.get(ctx, s.writer, queries[i])
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		alive := map[string]error{}
-		for _, c := range calls {
+		checked := map[string]error{}
+		for i, c := range calls {
 			c.jobs, c.err = nil, nil
-			dead, checked := alive[c.p.Dispatcher]
-			if !checked {
-				dead = checkAlive(ctx, tx, c.p.Dispatcher)
-				alive[c.p.Dispatcher] = dead
+			dead, ok := checked[c.p.Dispatcher]
+			if !ok {
+				st, err := txStmt(ctx, tx, alive, aliveSQL)
+				if err != nil {
+					return fmt.Errorf("claiming jobs: preparing: %w", err)
+				}
+				dead = scanAlive(st.QueryRowContext(ctx, c.p.Dispatcher), c.p.Dispatcher)
+				checked[c.p.Dispatcher] = dead
 			}
 			if dead != nil {
 				c.err = fmt.Errorf("claiming jobs: %w", dead)
 				continue
 			}
-			var err error
-			if c.jobs, err = claimIn(ctx, tx, c.p); err != nil {
+			st, err := txStmt(ctx, tx, cached[i], queries[i])
+			if err != nil {
+				return fmt.Errorf("claiming jobs: preparing: %w", err)
+			}
+			if c.jobs, err = claimIn(ctx, st, args[i]); err != nil {
 				return err
 			}
 		}
@@ -579,7 +669,10 @@ func (s *Store) runClaims(ctx context.Context, calls []*claimCall) {
 	}
 }
 
-func claimIn(ctx context.Context, tx *sql.Tx, p *store.ClaimParams) ([]*store.Job, error) {
+// claimQuery returns the claim statement for p and its arguments. Its text
+// depends only on how many queues and kinds p names, so that few distinct
+// statements are prepared (see stmtCache).
+func claimQuery(p *store.ClaimParams) (string, []any) {
 	now := nowOr(p.Now)
 	b := shared.Builder{Time: func(t time.Time) any { return micros(t) }}
 	b.Cond("state IN ('available', 'scheduled', 'retryable')")
@@ -588,9 +681,14 @@ func claimIn(ctx context.Context, tx *sql.Tx, p *store.ClaimParams) ([]*store.Jo
 	b.In("kind", p.Kinds)
 	sub := `SELECT id FROM skein_jobs` + b.Where() + ` ORDER BY priority, scheduled_at LIMIT ` + b.Arg(p.Limit)
 	args := append([]any{micros(now), p.Dispatcher, p.Agent}, b.Args...)
-	rows, err := tx.QueryContext(ctx, `UPDATE skein_jobs SET state = 'running', attempt = attempt + 1, slot = slot + 1,
+	return `UPDATE skein_jobs SET state = 'running', attempt = attempt + 1, slot = slot + 1,
 		attempted_at = ?, attempted_by = ?, attempted_agent = ?
-		WHERE id IN (`+sub+`) RETURNING `+shared.JobColumns, args...)
+		WHERE id IN (` + sub + `) RETURNING ` + shared.JobColumns, args
+}
+
+// claimIn runs a claim statement (claimQuery's, bound to the transaction).
+func claimIn(ctx context.Context, st *sql.Stmt, args []any) ([]*store.Job, error) {
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("claiming jobs: %w", err)
 	}
@@ -601,10 +699,17 @@ func claimIn(ctx context.Context, tx *sql.Tx, p *store.ClaimParams) ([]*store.Jo
 	return jobs, nil
 }
 
+const aliveSQL = `SELECT dead_at, dead_by FROM skein_dispatchers WHERE id = ?`
+
 func checkAlive(ctx context.Context, q execer, id string) error {
+	return scanAlive(q.QueryRowContext(ctx, aliveSQL, id), id)
+}
+
+// scanAlive reads aliveSQL's row for dispatcher id.
+func scanAlive(row *sql.Row, id string) error {
 	var deadAt sql.NullInt64
 	var deadBy sql.NullString
-	err := q.QueryRowContext(ctx, `SELECT dead_at, dead_by FROM skein_dispatchers WHERE id = ?`, id).Scan(&deadAt, &deadBy)
+	err := row.Scan(&deadAt, &deadBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("dispatcher %s: %w", id, store.ErrDispatcherNotFound)
 	}
@@ -629,6 +734,9 @@ RETURNING queue`
 
 // Finish implements store.Store.
 func (s *Store) Finish(ctx context.Context, outcomes []*store.Outcome) ([]string, error) {
+	if err := s.checkOpen("finishing jobs"); err != nil {
+		return nil, err
+	}
 	for i, o := range outcomes {
 		if err := o.Validate(); err != nil {
 			return nil, fmt.Errorf("finishing jobs: outcomes[%d]: %w", i, err)
@@ -660,8 +768,9 @@ type finishCall struct {
 // call: two outcomes for one run apply once, the second is not held.
 func (s *Store) runFinishes(ctx context.Context, calls []*finishCall) {
 	now := nowOr(time.Time{})
+	cached := s.stmts.get(ctx, s.writer, finishSQL)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, finishSQL)
+		stmt, err := txStmt(ctx, tx, cached, finishSQL)
 		if err != nil {
 			return fmt.Errorf("finishing jobs: preparing: %w", err)
 		}
@@ -731,6 +840,9 @@ func finishIn(ctx context.Context, stmt *sql.Stmt, c *finishCall, now time.Time)
 
 // RegisterDispatcher implements store.Store.
 func (s *Store) RegisterDispatcher(ctx context.Context, d *store.Dispatcher) error {
+	if err := s.checkOpen("registering a dispatcher"); err != nil {
+		return err
+	}
 	if err := shared.ValidateDispatcher(d); err != nil {
 		return err
 	}
@@ -765,6 +877,9 @@ func nonNilAgents(a []store.Agent) []store.Agent {
 
 // Heartbeat implements store.Store.
 func (s *Store) Heartbeat(ctx context.Context, id string) error {
+	if err := s.checkOpen("heartbeat"); err != nil {
+		return err
+	}
 	now := nowOr(time.Time{})
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE skein_dispatchers SET heartbeat_at = ? WHERE id = ? AND dead_at IS NULL`, micros(now), id)
@@ -786,6 +901,9 @@ const releaseErrSQL = `json_object('at', ?, 'attempt', attempt, 'slot', slot, 'e
 
 // DeregisterDispatcher implements store.Store.
 func (s *Store) DeregisterDispatcher(ctx context.Context, id string) error {
+	if err := s.checkOpen("deregistering a dispatcher"); err != nil {
+		return err
+	}
 	now := nowOr(time.Time{})
 	queues := map[string]bool{}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -854,6 +972,9 @@ func scanDispatchers(rows *sql.Rows) ([]*store.Dispatcher, error) {
 
 // ListDispatchers implements store.Store.
 func (s *Store) ListDispatchers(ctx context.Context) ([]*store.Dispatcher, error) {
+	if err := s.checkOpen("listing dispatchers"); err != nil {
+		return nil, err
+	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+dispatcherColumns+` FROM skein_dispatchers ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("listing dispatchers: %w", err)
@@ -867,6 +988,9 @@ func (s *Store) ListDispatchers(ctx context.Context) ([]*store.Dispatcher, error
 
 // RescueDead implements store.Store.
 func (s *Store) RescueDead(ctx context.Context, p *store.RescueParams) (*store.RescueResult, error) {
+	if err := s.checkOpen("rescue"); err != nil {
+		return nil, err
+	}
 	var rp store.RescueParams
 	if p != nil {
 		rp = *p
@@ -926,6 +1050,9 @@ func (s *Store) RescueDead(ctx context.Context, p *store.RescueParams) (*store.R
 
 // Cleanup implements store.Store.
 func (s *Store) Cleanup(ctx context.Context, p *store.CleanupParams) (*store.CleanupResult, error) {
+	if err := s.checkOpen("cleanup"); err != nil {
+		return nil, err
+	}
 	c := shared.CleanupDefaults(p)
 	if err := shared.ValidateCleanup(&c); err != nil {
 		return nil, err
@@ -982,6 +1109,9 @@ func (s *Store) Cleanup(ctx context.Context, p *store.CleanupParams) (*store.Cle
 
 // GetJob implements store.Store.
 func (s *Store) GetJob(ctx context.Context, id string) (*store.Job, error) {
+	if err := s.checkOpen("reading job " + id); err != nil {
+		return nil, err
+	}
 	j, err := scanJob(s.reader.QueryRowContext(ctx, `SELECT `+shared.JobColumns+` FROM skein_jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("job %s: %w", id, store.ErrNotFound)
@@ -994,6 +1124,9 @@ func (s *Store) GetJob(ctx context.Context, id string) (*store.Job, error) {
 
 // ListJobs implements store.Store.
 func (s *Store) ListJobs(ctx context.Context, p *store.ListJobsParams) (*store.JobPage, error) {
+	if err := s.checkOpen("listing jobs"); err != nil {
+		return nil, err
+	}
 	l, err := shared.ListDefaults(p)
 	if err != nil {
 		return nil, err
@@ -1029,6 +1162,9 @@ func (s *Store) ListJobs(ctx context.Context, p *store.ListJobsParams) (*store.J
 
 // CountJobs implements store.Store.
 func (s *Store) CountJobs(ctx context.Context, f *store.JobFilter) (int64, error) {
+	if err := s.checkOpen("counting jobs"); err != nil {
+		return 0, err
+	}
 	b := shared.Builder{Time: func(t time.Time) any { return micros(t) }}
 	b.Filter(f)
 	var n int64
@@ -1040,6 +1176,9 @@ func (s *Store) CountJobs(ctx context.Context, f *store.JobFilter) (int64, error
 
 // Stats implements store.Store.
 func (s *Store) Stats(ctx context.Context) ([]*store.QueueStats, error) {
+	if err := s.checkOpen("job stats"); err != nil {
+		return nil, err
+	}
 	now := micros(nowOr(time.Time{}))
 	rows, err := s.reader.QueryContext(ctx, `SELECT queue, state, count(*),
 			min(CASE WHEN state = 'available' OR (state IN ('scheduled', 'retryable') AND scheduled_at <= ?) THEN scheduled_at END),

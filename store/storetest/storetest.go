@@ -73,6 +73,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, hooks *Hooks) {
 		{"Notifications", testNotifications},
 		{"Schema", testSchema},
 		{"InsertTx", testInsertTx},
+		{"RetryJobs", testRetryJobs},
+		{"CancelJobs", testCancelJobs},
+		{"RetryNotifies", testRetryNotifies},
+		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

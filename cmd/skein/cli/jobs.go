@@ -590,12 +590,6 @@ func runJobsWait(ctx context.Context, stdio IO, o *jobsWaitOptions, ids []string
 
 // ---- retry, cancel ----
 
-// jobChanger is what a store offers for `skein jobs retry|cancel`.
-type jobChanger interface {
-	RetryJobs(ctx context.Context, ids []string) ([]*store.Job, error)
-	CancelJobs(ctx context.Context, ids []string) ([]*store.Job, error)
-}
-
 func newJobsRetryCmd(stdio IO, verb string) *cobra.Command {
 	var dsn, logPath string
 	short := "Run jobs again now: final ones, and those waiting for a retry or their time"
@@ -623,13 +617,10 @@ func runJobsChange(ctx context.Context, stdio IO, dsn, logPath, verb string, ids
 		return err
 	}
 	defer st.Close()
-	ch, ok := st.(jobChanger)
-	if !ok {
-		return fmt.Errorf("jobs %s: the %s store of this skein cannot change a job's state yet", verb, st.Name())
-	}
-	// The states before, so that only the jobs this call cancelled get
-	// their job action ended, and unknown ids fail before any change.
-	before := map[string]store.State{}
+	// The jobs before, so that only the jobs this call cancelled get their
+	// job action ended (a job a dispatcher cancelled meanwhile has another
+	// slot), and unknown ids fail before any change.
+	before := map[string]*store.Job{}
 	for _, id := range ids {
 		j, err := st.GetJob(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -638,17 +629,10 @@ func runJobsChange(ctx context.Context, stdio IO, dsn, logPath, verb string, ids
 		if err != nil {
 			return fmt.Errorf("reading job %s from store %s: %w", id, target, err)
 		}
-		before[id] = j.State
+		before[id] = j
 	}
-	var jobs []*store.Job
-	if verb == "retry" {
-		jobs, err = ch.RetryJobs(ctx, ids)
-	} else {
-		jobs, err = ch.CancelJobs(ctx, ids)
-	}
-	if err != nil {
-		return fmt.Errorf("jobs %s in store %s: %w", verb, target, err)
-	}
+	// The log is opened first: a cancel must not happen when the end of
+	// its job action cannot be written.
 	want := store.StateAvailable
 	var logCtx context.Context
 	if verb == "cancel" {
@@ -665,10 +649,21 @@ func runJobsChange(ctx context.Context, stdio IO, dsn, logPath, verb string, ids
 		}
 		logCtx = action.WithLogger(ctx, logger)
 	}
+	var jobs []*store.Job
+	if verb == "retry" {
+		jobs, err = st.RetryJobs(ctx, ids)
+	} else {
+		jobs, err = st.CancelJobs(ctx, ids)
+	}
+	if err != nil {
+		return fmt.Errorf("jobs %s in store %s: %w", verb, target, err)
+	}
 	unchanged := 0
+	ended := map[string]bool{} // an id given twice is ended once
 	for _, j := range jobs {
 		if j.State == want {
-			if verb == "cancel" && before[j.ID] != store.StateCancelled {
+			if b := before[j.ID]; verb == "cancel" && b.State != store.StateCancelled && b.Slot == j.Slot && !ended[j.ID] {
+				ended[j.ID] = true
 				skein.EndJobAction(logCtx, j, store.StateCancelled, errors.New("cancelled with skein jobs cancel"))
 			}
 			fmt.Fprintf(stdio.Out, "%s %s\n", j.ID, j.State)

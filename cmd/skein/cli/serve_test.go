@@ -68,16 +68,6 @@ func TestScripts(t *testing.T) {
 			env.Setenv("NO_COLOR", "1")
 			return nil
 		},
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "jobchanger":
-				// The stores can retry and cancel jobs.
-				var st any = (*sqlite.Store)(nil)
-				_, ok := st.(jobChanger)
-				return ok, nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
-		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"stdout2env": cmdStdoutToEnv,
 			"waitfile":   cmdWaitFile,
