@@ -181,6 +181,7 @@ func BenchmarkTreeCLI(b *testing.B) {
 	}{
 		{"files=1/cores=1", []string{one}, []string{"GOMAXPROCS=1"}},
 		{"files=1", []string{one}, nil},
+		{"files=4/cores=1", four, []string{"GOMAXPROCS=1"}},
 		{"files=4", four, nil},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
