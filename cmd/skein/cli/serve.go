@@ -37,11 +37,13 @@ const (
 )
 
 type serveOptions struct {
-	store  string
-	config string
-	logs   []string
-	ship   string
-	quiet  bool
+	store         string
+	config        string
+	logs          []string
+	ship          string
+	quiet         bool
+	monitorAddr   string
+	monitorSocket string
 }
 
 const serveLong = `serve runs a dispatcher: it claims the jobs of a store and runs them with the
@@ -81,6 +83,8 @@ func newServeCmd(_ context.Context, stdio IO) *cobra.Command {
 	f.StringArrayVar(&o.logs, "log", nil, "append the log (JSON lines) to `FILE`; \"-\" is standard output; repeatable (default "+defaultLogFile+")")
 	f.StringVar(&o.ship, "ship", "", "also send the log to this HTTP `URL` with the shipper (NDJSON POSTs; see docs/ship.md)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the banner and errors, not each finished job")
+	f.StringVar(&o.monitorAddr, "monitor", "", "the monitor's TCP `ADDR`ess, or \"off\" (default the config's monitor.addr, else 127.0.0.1:8701; see docs/monitor.md)")
+	f.StringVar(&o.monitorSocket, "monitor-socket", "", "also serve the monitor on this unix socket `PATH` (default the config's monitor.socket, else none)")
 	return cmd
 }
 
@@ -538,6 +542,10 @@ type serveEnv struct {
 	Logger     *action.Logger
 	ConfigFile string
 	ConfigData []byte
+	// MonitorAddr and MonitorSocket are serve's --monitor and
+	// --monitor-socket flags; empty when not given.
+	MonitorAddr   string
+	MonitorSocket string
 }
 
 // serveRunning is a started component.
@@ -682,7 +690,8 @@ func runServe(ctx context.Context, stdio IO, o *serveOptions, logsGiven bool) er
 	}
 
 	// The components (monitor, …).
-	env := &serveEnv{Dispatcher: d, Store: st, Logger: logger, ConfigFile: s.file, ConfigData: s.data}
+	env := &serveEnv{Dispatcher: d, Store: st, Logger: logger, ConfigFile: s.file, ConfigData: s.data,
+		MonitorAddr: o.monitorAddr, MonitorSocket: o.monitorSocket}
 	var running []*serveRunning
 	var banners []string
 	for _, c := range serveComponents {
