@@ -83,8 +83,8 @@ func newServeCmd(_ context.Context, stdio IO) *cobra.Command {
 	f.StringArrayVar(&o.logs, "log", nil, "append the log (JSON lines) to `FILE`; \"-\" is standard output; repeatable (default "+defaultLogFile+")")
 	f.StringVar(&o.ship, "ship", "", "also send the log to this HTTP `URL` with the shipper (NDJSON POSTs; see docs/ship.md)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only the banner and errors, not each finished job")
-	f.StringVar(&o.monitorAddr, "monitor", "", "the monitor's TCP `ADDR`ess, or \"off\" (default the config's monitor.addr, else 127.0.0.1:8701; see docs/monitor.md)")
-	f.StringVar(&o.monitorSocket, "monitor-socket", "", "also serve the monitor on this unix socket `PATH` (default the config's monitor.socket, else none)")
+	f.StringVar(&o.monitorAddr, "monitor", "", "the monitor's TCP `ADDR`ess, or \"off\" (default $SKEIN_MONITOR_ADDR, else the config's monitor.addr, else 127.0.0.1:8701; see docs/monitor.md)")
+	f.StringVar(&o.monitorSocket, "monitor-socket", "", "also serve the monitor on this unix socket `PATH` (default $SKEIN_MONITOR_SOCKET, else the config's monitor.socket, else none)")
 	return cmd
 }
 
