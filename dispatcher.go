@@ -69,6 +69,7 @@ type Dispatcher struct {
 	compDone    chan struct{}
 	rejoin      chan struct{}
 	subs        subscribers
+	counts      runCounters
 	// orphans maps "<job id>#<slot>" of running jobs the store says this
 	// dispatcher holds but that it does not know of, to when that was
 	// first seen. Owned by the rescue loop.
@@ -104,7 +105,7 @@ func NewDispatcher(st store.Store, cfg *Config) (*Dispatcher, error) {
 		stopDone:  make(chan struct{}),
 	}
 	for _, ac := range c.Agents {
-		d.agents = append(d.agents, &agent{d: d, cfg: ac, wake: make(chan struct{}, 1)})
+		d.agents = append(d.agents, &agent{d: d, cfg: ac, wake: make(chan struct{}, 1), work: make(chan *run), quit: make(chan struct{}), freed: make(chan struct{}, 1)})
 	}
 	return d, nil
 }
@@ -227,9 +228,13 @@ func (d *Dispatcher) stop(ctx context.Context, hard bool) error {
 		}
 	}
 
-	// 1. Stop claiming, rescuing and cleaning.
+	// 1. Stop claiming, rescuing and cleaning; idle workers exit, busy
+	// ones once their run ended.
 	d.fetchCancel()
 	d.fetchWG.Wait()
+	for _, a := range d.agents {
+		close(a.quit)
+	}
 	d.mu.Lock()
 	d.claimsOver = true
 	if d.goroutines == 0 {

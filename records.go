@@ -88,6 +88,7 @@ func (d *Dispatcher) recordOutcome(r *run, o *store.Outcome, err error) {
 	r.mu.Lock()
 	result := string(o.Result)
 	r.mu.Unlock()
+	d.counts.end(r.job.Queue, r.job.Kind, runOutcome(string(o.State), err != nil || o.Error != nil), time.Since(r.started))
 	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
 		func(j *JobRecord) {
 			j.Completed = time.Now()
@@ -108,16 +109,24 @@ func (d *Dispatcher) recordOutcome(r *run, o *store.Outcome, err error) {
 }
 
 func (d *Dispatcher) recordReassigned(r *run) {
+	counted := false
 	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
 		func(j *JobRecord) {
+			// A run whose outcome was recorded (then refused by the store)
+			// was counted with that outcome already.
+			counted = j.State != ""
 			j.Reassigned = true
 			if j.Completed.IsZero() {
 				j.Completed = time.Now()
 			}
 		})
+	if !counted {
+		d.counts.end(r.job.Queue, r.job.Kind, "reassigned", time.Since(r.started))
+	}
 }
 
 func (d *Dispatcher) recordGoroutine(r *run, id int64) {
+	d.counts.start(r.job.Queue, r.job.Kind)
 	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
 		func(j *JobRecord) { j.Goroutine = id })
 }

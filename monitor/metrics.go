@@ -81,9 +81,10 @@ type runSeen struct {
 // and the dispatchers alive and dead. Labels are low-cardinality: never a
 // job id.
 //
-// Runs are counted from the records each dispatcher keeps (its last 200 by
-// default): the counters miss runs only when more than that many end
-// between two scrapes.
+// Runs are counted by the dispatchers themselves when they can
+// ([RunCounter], as a skein dispatcher can); otherwise they are counted from
+// the records each dispatcher keeps (its last 200 by default), and the
+// counters miss runs when more than that many end between two scrapes.
 func (m *Monitor) Collector() prometheus.Collector {
 	return &collector{
 		m:    m,
@@ -145,6 +146,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.m.now()
 	c.mu.Lock()
 	c.gen++
+	counted := len(c.m.cfg.Dispatchers) > 0
+	for _, d := range c.m.cfg.Dispatchers {
+		if _, ok := d.(RunCounter); !ok {
+			counted = false
+		}
+	}
 	for _, d := range c.m.cfg.Dispatchers {
 		s := d.Status()
 		id := s.UUID
@@ -157,6 +164,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, a := range s.Agents {
 			ch <- prometheus.MustNewConstMetric(descAgentSlots, prometheus.GaugeValue, float64(a.Size), id, a.Name)
 			ch <- prometheus.MustNewConstMetric(descAgentBusy, prometheus.GaugeValue, float64(len(a.Active)), id, a.Name)
+		}
+		if counted {
+			continue
 		}
 		for _, r := range d.Jobs(0) {
 			k := runKey{id, r.ID, r.PollKey}
@@ -181,9 +191,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			delete(c.seen, k)
 		}
 	}
-	c.started.Collect(ch)
-	c.finished.Collect(ch)
-	c.duration.Collect(ch)
+	if counted {
+		c.collectRunCounts(ch)
+	} else {
+		c.started.Collect(ch)
+		c.finished.Collect(ch)
+		c.duration.Collect(ch)
+	}
 	c.mu.Unlock()
 	if c.m.cfg.Store != nil {
 		c.collectStore(ch, now)
@@ -228,3 +242,56 @@ func ageSeconds(now, t time.Time) float64 {
 	}
 	return max(now.Sub(t).Seconds(), 0)
 }
+
+// collectRunCounts sends the run metrics from the dispatchers' own counts,
+// summed over dispatchers with the same labels.
+func (c *collector) collectRunCounts(ch chan<- prometheus.Metric) {
+	type qk struct{ queue, kind string }
+	type qko struct{ queue, kind, outcome string }
+	started := map[qk]uint64{}
+	ended := map[qko]OutcomeCount{}
+	for _, d := range c.m.cfg.Dispatchers {
+		for _, rc := range d.(RunCounter).RunCounts() {
+			started[qk{rc.Queue, rc.Kind}] += rc.Started
+			for o, oc := range rc.Ended {
+				k := qko{rc.Queue, rc.Kind, o}
+				sum := ended[k]
+				if sum.Buckets == nil {
+					sum.Bounds = oc.Bounds
+					sum.Buckets = make([]uint64, len(oc.Buckets))
+				}
+				sum.Runs += oc.Runs
+				sum.Seconds += oc.Seconds
+				for i := range min(len(sum.Buckets), len(oc.Buckets)) {
+					sum.Buckets[i] += oc.Buckets[i]
+				}
+				ended[k] = sum
+			}
+		}
+	}
+	for k, n := range started {
+		ch <- prometheus.MustNewConstMetric(descRunsStarted, prometheus.CounterValue, float64(n), k.queue, k.kind)
+	}
+	for k, oc := range ended {
+		ch <- prometheus.MustNewConstMetric(descRunsFinished, prometheus.CounterValue, float64(oc.Runs), k.queue, k.kind, k.outcome)
+		buckets := make(map[float64]uint64, len(oc.Bounds))
+		for i, le := range oc.Bounds {
+			if i < len(oc.Buckets) {
+				buckets[le] = oc.Buckets[i]
+			}
+		}
+		ch <- prometheus.MustNewConstHistogram(descRunDuration, oc.Runs, oc.Seconds, buckets, k.queue, k.kind, k.outcome)
+	}
+}
+
+// The run metrics when they come from the dispatchers' counts; the same
+// names and labels as the collector's vectors.
+var (
+	descRunsStarted = prometheus.NewDesc("skein_jobs_started_total",
+		"Job runs started by this process's dispatchers.", []string{"queue", "kind"}, nil)
+	descRunsFinished = prometheus.NewDesc("skein_jobs_finished_total",
+		"Job runs ended in this process's dispatchers, by outcome: succeeded, failed, cancelled, interrupted, reassigned or snoozed.",
+		[]string{"queue", "kind", "outcome"}, nil)
+	descRunDuration = prometheus.NewDesc("skein_job_duration_seconds",
+		"How long job runs took, by outcome.", []string{"queue", "kind", "outcome"}, nil)
+)

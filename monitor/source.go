@@ -16,6 +16,36 @@ type Dispatcher interface {
 	Jobs(n int) []JobRecord
 }
 
+// RunCounter is implemented by dispatchers that count their runs since
+// they started (the skeinmon adapter of a skein dispatcher does). When every
+// dispatcher of a monitor is one, /metrics takes skein_jobs_started_total,
+// skein_jobs_finished_total and skein_job_duration_seconds from these counts
+// and misses no run; otherwise it derives them from the job records.
+type RunCounter interface {
+	RunCounts() []RunCount
+}
+
+// RunCount counts the runs of one kind of job on one queue.
+type RunCount struct {
+	Queue   string
+	Kind    string
+	Started uint64
+	// Ended maps an outcome (succeeded, failed, cancelled, snoozed,
+	// interrupted, reassigned) to its runs.
+	Ended map[string]OutcomeCount
+}
+
+// OutcomeCount counts the runs that ended one way, with a histogram of
+// their durations.
+type OutcomeCount struct {
+	Runs    uint64
+	Seconds float64
+	// Bounds are the buckets' upper bounds in seconds and Buckets the
+	// cumulative counts of runs at most that long.
+	Bounds  []float64
+	Buckets []uint64
+}
+
 // Status is a dispatcher's general state.
 type Status struct {
 	// UUID identifies the dispatcher.

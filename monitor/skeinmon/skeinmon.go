@@ -105,3 +105,20 @@ func (a *Dispatcher) Jobs(n int) []monitor.JobRecord {
 	}
 	return out
 }
+
+var _ monitor.RunCounter = (*Dispatcher)(nil)
+
+// RunCounts implements [monitor.RunCounter] with the dispatcher's own
+// counts ([skein.Dispatcher.RunCounts]), which miss no run.
+func (a *Dispatcher) RunCounts() []monitor.RunCount {
+	counts := a.d.RunCounts()
+	out := make([]monitor.RunCount, len(counts))
+	for i, rc := range counts {
+		ended := make(map[string]monitor.OutcomeCount, len(rc.Ended))
+		for o, oc := range rc.Ended {
+			ended[o] = monitor.OutcomeCount{Runs: oc.Runs, Seconds: oc.Seconds, Bounds: skein.RunDurationBuckets, Buckets: oc.Buckets}
+		}
+		out[i] = monitor.RunCount{Queue: rc.Queue, Kind: rc.Kind, Started: rc.Started, Ended: ended}
+	}
+	return out
+}

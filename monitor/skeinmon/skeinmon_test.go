@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,5 +435,63 @@ func TestKilledDispatcherShownDead(t *testing.T) {
 	// dispatchers, but status says dead.
 	if got := toStrings(run(t, m, "asyncdb UUIDs")); !slices.Contains(got, id) {
 		t.Errorf("asyncdb UUIDs = %v, want %s among them", got, id)
+	}
+}
+
+// TestMetricsCountEveryRun runs more jobs than the dispatcher keeps records
+// of: /metrics, fed by the dispatcher's own counts, still counts them all.
+func TestMetricsCountEveryRun(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	h := skein.NewHandlers()
+	skein.AddHandler(h, func(context.Context, *skein.Job[okArgs]) error { return nil })
+	skein.AddHandler(h, func(context.Context, *skein.Job[failArgs]) error { return errors.New("no") })
+	logger := action.New(io.Discard, nil)
+	d, err := skein.NewDispatcher(st, &skein.Config{Handlers: h, Logger: logger, JobRecords: 3,
+		Agents: []skein.AgentConfig{{Name: "main", Size: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(&monitor.Config{Dispatchers: []monitor.Dispatcher{New(d)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, unsubscribe := d.Subscribe(64)
+	defer unsubscribe()
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(ctx)
+	client, err := skein.NewClient(st, &skein.ClientConfig{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const oks, fails = 20, 5
+	for i := range oks + fails {
+		var args skein.JobArgs = okArgs{}
+		if i < fails {
+			args = failArgs{}
+		}
+		if _, err := client.Enqueue(ctx, args, &skein.EnqueueOpts{MaxAttempts: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEvents(t, events, oks+fails)
+	rec := httptest.NewRecorder()
+	m.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`skein_jobs_started_total{kind="send_push",queue="default"} 20`,
+		`skein_jobs_finished_total{kind="send_push",outcome="succeeded",queue="default"} 20`,
+		`skein_jobs_finished_total{kind="send_text_message",outcome="failed",queue="default"} 5`,
+		`skein_job_duration_seconds_count{kind="send_push",outcome="succeeded",queue="default"} 20`,
+		`skein_job_duration_seconds_bucket{kind="send_push",outcome="succeeded",queue="default",le="+Inf"} 20`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }
