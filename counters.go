@@ -11,6 +11,10 @@ import (
 // buckets of [RunCount]: 5 ms to 1 hour.
 var RunDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
+// RunWaitBuckets are the upper bounds, in seconds, of the buckets of
+// [RunCount.Waited]: 50 ms to 30 minutes.
+var RunWaitBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800}
+
 // RunCount is what a dispatcher has counted, since it was made, of the runs
 // of one kind of job on one queue: runs started, and runs ended by outcome.
 // Unlike [Dispatcher.Jobs], which remembers the latest runs only, the counts
@@ -19,6 +23,10 @@ type RunCount struct {
 	Queue   string
 	Kind    string
 	Started uint64
+	// Waited is how long the started runs waited: from the time their job
+	// was due (its scheduled time) to the start of the run, with buckets
+	// RunWaitBuckets.
+	Waited OutcomeCount
 	// Ended maps an outcome to its runs: "succeeded", "failed" (to be
 	// retried or discarded), "cancelled", "snoozed", "interrupted" (put
 	// back by a stop) or "reassigned" (rescued from this dispatcher).
@@ -56,28 +64,35 @@ func (c *runCounters) get(queue, kind string) *RunCount {
 	return rc
 }
 
-func (c *runCounters) start(queue, kind string) {
-	c.mu.Lock()
-	c.get(queue, kind).Started++
-	c.mu.Unlock()
-}
-
-func (c *runCounters) end(queue, kind, outcome string, took time.Duration) {
-	secs := max(took.Seconds(), 0)
+func (c *runCounters) start(queue, kind string, waited time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rc := c.get(queue, kind)
-	oc := rc.Ended[outcome]
+	rc.Started++
+	rc.Waited.observe(waited, RunWaitBuckets)
+}
+
+// observe counts one run of the given duration.
+func (oc *OutcomeCount) observe(d time.Duration, bounds []float64) {
+	secs := max(d.Seconds(), 0)
 	if oc.Buckets == nil {
-		oc.Buckets = make([]uint64, len(RunDurationBuckets))
+		oc.Buckets = make([]uint64, len(bounds))
 	}
 	oc.Runs++
 	oc.Seconds += secs
-	for i, le := range RunDurationBuckets {
+	for i, le := range bounds {
 		if secs <= le {
 			oc.Buckets[i]++
 		}
 	}
+}
+
+func (c *runCounters) end(queue, kind, outcome string, took time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rc := c.get(queue, kind)
+	oc := rc.Ended[outcome]
+	oc.observe(took, RunDurationBuckets)
 	rc.Ended[outcome] = oc
 }
 
@@ -88,6 +103,7 @@ func (d *Dispatcher) RunCounts() []RunCount {
 	out := make([]RunCount, 0, len(c.m))
 	for _, rc := range c.m {
 		cp := *rc
+		cp.Waited.Buckets = slices.Clone(rc.Waited.Buckets)
 		cp.Ended = make(map[string]OutcomeCount, len(rc.Ended))
 		for o, oc := range rc.Ended {
 			oc.Buckets = slices.Clone(oc.Buckets)

@@ -126,7 +126,7 @@ func (d *Dispatcher) recordReassigned(r *run) {
 }
 
 func (d *Dispatcher) recordGoroutine(r *run, id int64) {
-	d.counts.start(r.job.Queue, r.job.Kind)
+	d.counts.start(r.job.Queue, r.job.Kind, r.started.Sub(r.job.ScheduledAt))
 	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
 		func(j *JobRecord) { j.Goroutine = id })
 }

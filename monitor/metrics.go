@@ -110,7 +110,7 @@ func (m *Monitor) MetricsHandler() http.Handler {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDispatcherUp, descLastPoll, descStuck, descPollInterval, descAgentSlots, descAgentBusy,
-		descQueueJobs, descOldestPending, descOldestRunning, descDispatchers, descStoreUp} {
+		descQueueJobs, descOldestPending, descOldestRunning, descDispatchers, descStoreUp, descRunWait} {
 		ch <- d
 	}
 	c.started.Describe(ch)
@@ -249,39 +249,53 @@ func (c *collector) collectRunCounts(ch chan<- prometheus.Metric) {
 	type qk struct{ queue, kind string }
 	type qko struct{ queue, kind, outcome string }
 	started := map[qk]uint64{}
+	waited := map[string]OutcomeCount{}
 	ended := map[qko]OutcomeCount{}
+	add := func(sum, oc OutcomeCount) OutcomeCount {
+		if sum.Buckets == nil {
+			sum.Bounds = oc.Bounds
+			sum.Buckets = make([]uint64, len(oc.Buckets))
+		}
+		sum.Runs += oc.Runs
+		sum.Seconds += oc.Seconds
+		for i := range min(len(sum.Buckets), len(oc.Buckets)) {
+			sum.Buckets[i] += oc.Buckets[i]
+		}
+		return sum
+	}
 	for _, d := range c.m.cfg.Dispatchers {
 		for _, rc := range d.(RunCounter).RunCounts() {
 			started[qk{rc.Queue, rc.Kind}] += rc.Started
+			if rc.Waited.Runs > 0 {
+				waited[rc.Queue] = add(waited[rc.Queue], rc.Waited)
+			}
 			for o, oc := range rc.Ended {
 				k := qko{rc.Queue, rc.Kind, o}
-				sum := ended[k]
-				if sum.Buckets == nil {
-					sum.Bounds = oc.Bounds
-					sum.Buckets = make([]uint64, len(oc.Buckets))
-				}
-				sum.Runs += oc.Runs
-				sum.Seconds += oc.Seconds
-				for i := range min(len(sum.Buckets), len(oc.Buckets)) {
-					sum.Buckets[i] += oc.Buckets[i]
-				}
-				ended[k] = sum
+				ended[k] = add(ended[k], oc)
 			}
 		}
 	}
 	for k, n := range started {
 		ch <- prometheus.MustNewConstMetric(descRunsStarted, prometheus.CounterValue, float64(n), k.queue, k.kind)
 	}
+	for q, oc := range waited {
+		ch <- prometheus.MustNewConstHistogram(descRunWait, oc.Runs, oc.Seconds, oc.bucketMap(), q)
+	}
 	for k, oc := range ended {
 		ch <- prometheus.MustNewConstMetric(descRunsFinished, prometheus.CounterValue, float64(oc.Runs), k.queue, k.kind, k.outcome)
-		buckets := make(map[float64]uint64, len(oc.Bounds))
-		for i, le := range oc.Bounds {
-			if i < len(oc.Buckets) {
-				buckets[le] = oc.Buckets[i]
-			}
-		}
-		ch <- prometheus.MustNewConstHistogram(descRunDuration, oc.Runs, oc.Seconds, buckets, k.queue, k.kind, k.outcome)
+		ch <- prometheus.MustNewConstHistogram(descRunDuration, oc.Runs, oc.Seconds, oc.bucketMap(), k.queue, k.kind, k.outcome)
 	}
+}
+
+// bucketMap is the histogram's buckets as client_golang takes them.
+func (oc OutcomeCount) bucketMap() map[float64]uint64 {
+	buckets := make(map[float64]uint64, len(oc.Bounds))
+	for i, le := range oc.Bounds {
+		if i < len(oc.Buckets) {
+			buckets[le] = oc.Buckets[i]
+		}
+	}
+	return buckets
 }
 
 // The run metrics when they come from the dispatchers' counts; the same
@@ -294,4 +308,6 @@ var (
 		[]string{"queue", "kind", "outcome"}, nil)
 	descRunDuration = prometheus.NewDesc("skein_job_duration_seconds",
 		"How long job runs took, by outcome.", []string{"queue", "kind", "outcome"}, nil)
+	descRunWait = prometheus.NewDesc("skein_job_wait_seconds",
+		"How long job runs waited for a worker after their job was due (dispatchers that count their runs only).", []string{"queue"}, nil)
 )

@@ -30,13 +30,16 @@ type RunCount struct {
 	Queue   string
 	Kind    string
 	Started uint64
+	// Waited is how long the started runs waited for a worker after their
+	// job was due.
+	Waited OutcomeCount
 	// Ended maps an outcome (succeeded, failed, cancelled, snoozed,
 	// interrupted, reassigned) to its runs.
 	Ended map[string]OutcomeCount
 }
 
-// OutcomeCount counts the runs that ended one way, with a histogram of
-// their durations.
+// OutcomeCount counts runs with a histogram of a duration (how long they
+// took, or waited).
 type OutcomeCount struct {
 	Runs    uint64
 	Seconds float64

@@ -118,7 +118,8 @@ func (a *Dispatcher) RunCounts() []monitor.RunCount {
 		for o, oc := range rc.Ended {
 			ended[o] = monitor.OutcomeCount{Runs: oc.Runs, Seconds: oc.Seconds, Bounds: skein.RunDurationBuckets, Buckets: oc.Buckets}
 		}
-		out[i] = monitor.RunCount{Queue: rc.Queue, Kind: rc.Kind, Started: rc.Started, Ended: ended}
+		waited := monitor.OutcomeCount{Runs: rc.Waited.Runs, Seconds: rc.Waited.Seconds, Bounds: skein.RunWaitBuckets, Buckets: rc.Waited.Buckets}
+		out[i] = monitor.RunCount{Queue: rc.Queue, Kind: rc.Kind, Started: rc.Started, Waited: waited, Ended: ended}
 	}
 	return out
 }

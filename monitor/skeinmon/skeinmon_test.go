@@ -486,6 +486,7 @@ func TestMetricsCountEveryRun(t *testing.T) {
 		`skein_jobs_finished_total{kind="send_text_message",outcome="failed",queue="default"} 5`,
 		`skein_job_duration_seconds_count{kind="send_push",outcome="succeeded",queue="default"} 20`,
 		`skein_job_duration_seconds_bucket{kind="send_push",outcome="succeeded",queue="default",le="+Inf"} 20`,
+		`skein_job_wait_seconds_count{queue="default"} 25`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
