@@ -15,9 +15,14 @@ import (
 	"github.com/skeinhq/skein/store"
 )
 
-// agent claims jobs for one AgentConfig and runs each in its own goroutine.
-// Its loop goroutine is owned by the dispatcher (loops WaitGroup); job
-// goroutines are counted in Dispatcher.goroutines.
+// agent claims jobs for one AgentConfig and runs each on a worker
+// goroutine. Its loop goroutine is owned by the dispatcher (fetchWG); runs
+// in progress are counted in Dispatcher.goroutines.
+//
+// Workers are reused: a worker that finished a run waits on work for the
+// next one, so a busy agent does not start a goroutine (and grow its stack)
+// per job. A run that finds no worker waiting starts a new one. Workers
+// exit when quit is closed, once the agent loop has ended.
 type agent struct {
 	d   *Dispatcher
 	cfg AgentConfig
@@ -25,6 +30,11 @@ type agent struct {
 	// wake asks the loop to claim again (a slot freed while more jobs were
 	// likely waiting, or a rescue put jobs back).
 	wake chan struct{}
+	// work hands a run to an idle worker; quit makes idle workers exit.
+	work chan *run
+	quit chan struct{}
+	// freed receives a hint whenever a run ends (see gather).
+	freed chan struct{}
 
 	// lastErr is the last claim error logged; owned by the loop goroutine.
 	lastErr string
@@ -63,6 +73,7 @@ func (a *agent) loop(ctx context.Context) {
 			reason = "notify"
 		case <-a.wake:
 			reason = "slot"
+			a.gather(ctx)
 		}
 	}
 }
@@ -144,7 +155,53 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 	for _, r := range runs {
 		d.jobs.Push(JobRecord{ID: r.job.ID, Kind: r.job.Kind, Queue: r.job.Queue, Agent: a.cfg.Name,
 			Attempt: r.job.Attempt, Slot: r.job.Slot, PollKey: key, Started: now})
-		go d.execute(r)
+		select {
+		case a.work <- r:
+		default:
+			go a.worker(r)
+		}
+	}
+}
+
+// worker runs r, then every run handed to it until quit is closed.
+func (a *agent) worker(r *run) {
+	id := goid()
+	for {
+		a.d.execute(r, id)
+		select {
+		case r = <-a.work:
+		case <-a.quit:
+			return
+		}
+	}
+}
+
+// gatherWait bounds how long gather waits.
+const gatherWait = time.Millisecond
+
+// gather runs when a slot freed while more jobs were waiting (the last
+// claim was capped by the free slots). It waits until every slot of the
+// agent is free, or gatherWait passed, so that short jobs are claimed many
+// per claim rather than a few per freed slot: each claim is a write
+// transaction, hence a commit, whatever its size. Jobs longer than
+// gatherWait lose at most gatherWait of one slot per claim.
+func (a *agent) gather(ctx context.Context) {
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	for {
+		a.d.mu.Lock()
+		free := a.cfg.Size - a.active
+		a.d.mu.Unlock()
+		if free >= a.cfg.Size {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-a.freed:
+		}
 	}
 }
 
@@ -171,10 +228,11 @@ type finishing struct {
 	err     error // the attempt's error, for the job action of a final state
 }
 
-// execute runs one attempt and hands its outcome to the completer.
-func (d *Dispatcher) execute(r *run) {
+// execute runs one attempt on the worker goroutine gid and hands its
+// outcome to the completer.
+func (d *Dispatcher) execute(r *run, gid int64) {
 	defer d.goroutineDone()
-	d.recordGoroutine(r, goid())
+	d.recordGoroutine(r, gid)
 	job := r.job
 	ctx := action.WithWorkflow(r.ctx, job.WorkflowID)
 	ctx = context.WithValue(ctx, runKey{}, r)
@@ -312,6 +370,10 @@ func (d *Dispatcher) complete(r *run, f *finishing) {
 	}
 	if wake {
 		a.signal()
+	}
+	select {
+	case a.freed <- struct{}{}:
+	default:
 	}
 }
 

@@ -18,8 +18,10 @@ import (
 )
 
 // These benchmarks measure the root package on each store with its
-// defaults. The side-by-side comparison with River and Asynq lives in the
-// bench module.
+// defaults, durable: SQLite in WAL mode with its documented sync setting,
+// PostgreSQL with its stock settings on a server started for each
+// benchmark. The side-by-side comparison with River and Asynq lives in the
+// bench module (bench/cmd/benchjobs, `make bench-jobs`).
 
 type noop struct {
 	N int `json:"n"`
@@ -40,7 +42,10 @@ var benchStores = []struct {
 		return st
 	}},
 	{"postgres", func(b *testing.B) store.Store {
-		st, err := postgres.Open(context.Background(), &postgres.Config{DSN: pgtest.NewDatabase(b), AutoMigrate: true})
+		// A server of its own with PostgreSQL's stock durability (fsync
+		// and synchronous commit on), not the tests' fast one.
+		dsn := pgtest.StartStockServer(b).NewDatabase(b)
+		st, err := postgres.Open(context.Background(), &postgres.Config{DSN: dsn, AutoMigrate: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -96,16 +96,25 @@ func (s *Store) migrate(ctx context.Context, up bool, opts *store.MigrateOpts) (
 
 // MigrateUp implements store.Store.
 func (s *Store) MigrateUp(ctx context.Context, opts *store.MigrateOpts) ([]store.Migration, error) {
+	if err := s.checkOpen("migrate up"); err != nil {
+		return nil, err
+	}
 	return s.migrate(ctx, true, opts)
 }
 
 // MigrateDown implements store.Store.
 func (s *Store) MigrateDown(ctx context.Context, opts *store.MigrateOpts) ([]store.Migration, error) {
+	if err := s.checkOpen("migrate down"); err != nil {
+		return nil, err
+	}
 	return s.migrate(ctx, false, opts)
 }
 
 // SchemaStatus implements store.Store.
 func (s *Store) SchemaStatus(ctx context.Context) (*store.SchemaStatus, error) {
+	if err := s.checkOpen("reading the schema status"); err != nil {
+		return nil, err
+	}
 	current, at, err := applied(ctx, s.pool)
 	if err != nil {
 		return nil, err
@@ -115,6 +124,9 @@ func (s *Store) SchemaStatus(ctx context.Context) (*store.SchemaStatus, error) {
 
 // CheckSchema implements store.Store.
 func (s *Store) CheckSchema(ctx context.Context) error {
+	if err := s.checkOpen("checking the schema"); err != nil {
+		return err
+	}
 	current, _, err := applied(ctx, s.pool)
 	if err != nil {
 		return err

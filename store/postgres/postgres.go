@@ -11,8 +11,11 @@
 // flight go together in the next statement (up to MaxCombined rows), so that
 // many goroutines enqueueing or finishing one job each share statements and
 // commits. Each call still returns only after its own rows are committed, and
-// an error (a duplicate id, say) is reported to the call it belongs to. There
-// is no timer: an idle store runs a call at once.
+// an error (a duplicate id, say) is reported to the call it belongs to. An
+// idle store runs a call at once; a combined insert with fewer calls than the
+// previous one waits up to CombineWait (200 µs) for as many, so that
+// goroutines enqueueing in a loop keep sharing one commit rather than
+// splitting into alternating small ones.
 //
 // Notifications use LISTEN/NOTIFY on the channel "skein_jobs" (the payload is
 // the queue). The listener holds one dedicated connection per Store, opened
@@ -106,6 +109,11 @@ type Config struct {
 	// Insert calls of fewer than CopyThreshold jobs, and concurrent Finish
 	// calls, are combined (see the package doc). Defaults to 1000.
 	MaxCombined int
+	// CombineWait is how long a combined insert statement that gathered
+	// fewer calls than the previous one waits for as many before it runs
+	// (see the package doc); a lone caller never waits. Defaults to
+	// 200 µs; negative: no wait.
+	CombineWait time.Duration
 	// AutoMigrate applies pending migrations in Open. Defaults to false:
 	// run `skein migrate up` (or MigrateUp) first.
 	AutoMigrate bool
@@ -115,6 +123,7 @@ type Config struct {
 const (
 	DefaultCopyThreshold  = 64
 	DefaultMaxCombined    = 1000
+	DefaultCombineWait    = 200 * time.Microsecond
 	DefaultNotifyInterval = 2 * time.Millisecond
 	DefaultReconnectMin   = 100 * time.Millisecond
 	DefaultReconnectMax   = 5 * time.Second
@@ -167,6 +176,9 @@ func Open(ctx context.Context, cfg *Config) (*Store, error) {
 	if c.MaxCombined == 0 {
 		c.MaxCombined = DefaultMaxCombined
 	}
+	if c.CombineWait == 0 {
+		c.CombineWait = DefaultCombineWait
+	}
 	if c.NotifyInterval == 0 {
 		c.NotifyInterval = DefaultNotifyInterval
 	}
@@ -216,7 +228,7 @@ func Open(ctx context.Context, cfg *Config) (*Store, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.inserts = &shared.Combiner[insertCall]{In: make(chan *insertCall), Max: c.MaxCombined,
-		Size: func(c *insertCall) int { return len(c.params) }, Run: s.runInserts}
+		Size: func(c *insertCall) int { return len(c.params) }, Run: s.runInserts, Linger: c.CombineWait}
 	s.finishes = &shared.Combiner[finishCall]{In: make(chan *finishCall), Max: c.MaxCombined,
 		Size: func(c *finishCall) int { return len(c.outcomes) }, Run: s.runFinishes}
 	s.wg.Go(s.sendNotifications)

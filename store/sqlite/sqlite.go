@@ -10,7 +10,13 @@
 // Concurrent inserts of fewer than 64 jobs, claims and outcomes are
 // combined: calls of one kind that arrive while a write transaction runs
 // share the next one (each insert call under its own savepoint, so an error
-// stays with its call).
+// stays with its call). The statements of these hot paths are prepared once
+// on the writer connection and reused.
+//
+// Checkpoints run in the background on a connection of their own
+// ([Config.CheckpointInterval]), not inside a commit: SQLite's automatic
+// checkpoint would make the write that crosses its mark, and every write
+// queued behind it, wait for the copy.
 //
 // Notifications ([store.Store.Subscribe]) are an in-process signal shared by
 // every Store on the same file in one process. Another process's inserts are

@@ -17,6 +17,12 @@
 //   - latency_p50_ms, latency_p95_ms, latency_p99_ms: jobs inserted one at a
 //     time at -rate jobs/s for -latency-for while -workers workers run; the
 //     time from insert to the start of the handler
+//
+// Before it is measured, every system inserts and runs -warmup jobs
+// untimed (connections opened, the database's files and write-ahead log
+// grown). With -runs N every measurement is taken N times and the table
+// shows the medians. -metrics picks measurements, -cpuprofile profiles this
+// process (the client and workers, not the servers).
 package main
 
 import (
@@ -26,6 +32,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,6 +50,9 @@ type config struct {
 	rate        int
 	latencyFor  time.Duration
 	repoRoot    string
+	metrics     map[string]bool // nil: all
+	warmup      int
+	runs        int
 }
 
 // result is one measurement.
@@ -64,8 +75,37 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 200, "jobs/s of the latency run")
 	flag.DurationVar(&c.latencyFor, "latency-for", 5*time.Second, "length of the latency run")
 	flag.StringVar(&c.repoRoot, "repo", "..", "the skein repository root (for scripts/)")
+	flag.IntVar(&c.warmup, "warmup", 5000, "jobs each system inserts and runs, untimed, before it is measured (0: none)")
+	flag.IntVar(&c.runs, "runs", 1, "runs of every measurement; the table shows their medians")
+	metrics := flag.String("metrics", "", "measurements to run, comma-separated: enqueue, batch, e2e, latency (default all)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process to `file`")
 	flag.Parse()
 	c.systems = strings.Split(*systems, ",")
+	if *metrics != "" {
+		c.metrics = map[string]bool{}
+		for _, m := range strings.Split(*metrics, ",") {
+			if !slices.Contains([]string{"enqueue", "batch", "e2e", "latency"}, m) {
+				fmt.Fprintf(os.Stderr, "benchjobs: -metrics: unknown measurement %q (want enqueue, batch, e2e or latency)\n", m)
+				os.Exit(2)
+			}
+			c.metrics[m] = true
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchjobs:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "benchjobs:", err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -73,6 +113,7 @@ func main() {
 	printTable(results)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchjobs:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -93,8 +134,14 @@ func run(ctx context.Context, c *config) ([]result, error) {
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", name, err)
 		}
-		fmt.Fprintf(os.Stderr, "benchjobs: measuring %s\n", name)
-		err = measure(ctx, c, sys, emit)
+		if c.warmup > 0 {
+			progress("benchjobs: warming %s up (%d jobs)\n", name, c.warmup)
+			err = warmUp(ctx, c, sys)
+		}
+		for run := 1; err == nil && run <= c.runs; run++ {
+			progress("benchjobs: measuring %s (run %d of %d)\n", name, run, c.runs)
+			err = measure(ctx, c, sys, emit)
+		}
 		sys.Close()
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", name, err)
@@ -103,20 +150,33 @@ func run(ctx context.Context, c *config) ([]result, error) {
 	return results, nil
 }
 
+// progress writes a progress line on stderr when it is a terminal.
+func progress(format string, args ...any) {
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		fmt.Fprintf(os.Stderr, format, args...)
+	}
+}
+
+// printTable prints one row per system; a metric measured several times
+// shows its median.
 func printTable(results []result) {
 	if len(results) == 0 {
 		return
 	}
 	metrics := []string{"enqueue_jobs_per_sec", "enqueue_batch_jobs_per_sec", "e2e_jobs_per_sec", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
-	byKey := map[string]float64{}
+	values := map[string][]float64{}
 	var systems []string
 	seen := map[string]bool{}
 	for _, r := range results {
-		byKey[r.System+" "+r.Metric] = r.Value
+		values[r.System+" "+r.Metric] = append(values[r.System+" "+r.Metric], r.Value)
 		if !seen[r.System] {
 			seen[r.System] = true
 			systems = append(systems, r.System)
 		}
+	}
+	byKey := map[string]float64{}
+	for k, v := range values {
+		byKey[k] = median(v)
 	}
 	w := tabwriter.NewWriter(os.Stderr, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(w, "system\tenqueue/s\tbatch/s\te2e/s\tp50 ms\tp95 ms\tp99 ms\t\n")
@@ -136,4 +196,15 @@ func printTable(results []result) {
 		fmt.Fprintln(w)
 	}
 	w.Flush()
+}
+
+// median returns the median of v (the mean of the middle two when even).
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }

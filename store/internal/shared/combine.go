@@ -4,23 +4,37 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/skeinhq/skein/store"
 )
 
 // Combiner runs calls of one kind in batches from one goroutine: calls that
-// arrive while a batch runs go together in the next one. There is no timer:
-// an idle combiner runs a call at once.
+// arrive while a batch runs go together in the next one. An idle combiner
+// runs a call at once. With Linger, a batch that gathered fewer calls than
+// the previous one waits up to Linger for as many: callers that loop (each
+// waiting for its own call, then sending the next) come back together, and
+// without the wait the first of them would run alone and the others after
+// it, in two commits instead of one, time after time.
 type Combiner[C any] struct {
 	In   chan *C
 	Max  int                                // most rows in one batch
 	Size func(c *C) int                     // rows of a call
 	Run  func(ctx context.Context, cs []*C) // runs a batch, ending every call
+	// Linger, when positive, lets a batch smaller (in calls) than the
+	// previous one wait up to Linger for as many calls.
+	Linger time.Duration
 }
 
 // Loop runs batches until ctx ends.
 func (m *Combiner[C]) Loop(ctx context.Context) {
 	var batch []*C
+	var linger *time.Timer
+	if m.Linger > 0 {
+		linger = time.NewTimer(m.Linger)
+		linger.Stop()
+	}
+	prev := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -39,6 +53,23 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 				break more
 			}
 		}
+		if linger != nil && len(batch) < prev && rows < m.Max {
+			linger.Reset(m.Linger)
+		wait:
+			for len(batch) < prev && rows < m.Max {
+				select {
+				case c := <-m.In:
+					batch = append(batch, c)
+					rows += m.Size(c)
+				case <-linger.C:
+					break wait
+				case <-ctx.Done():
+					break wait
+				}
+			}
+			linger.Stop()
+		}
+		prev = len(batch)
 		m.Run(ctx, batch)
 		clear(batch)
 	}
