@@ -363,8 +363,10 @@ func (d *Dispatcher) complete(r *run, f *finishing) {
 	d.mu.Unlock()
 	r.cancel(nil)
 	if f != nil {
-		d.signalCompleter()
+		// The record first, so that whoever the completer's event wakes
+		// finds the run completed in the dispatcher's memory.
 		d.recordOutcome(r, f.outcome, f.err)
+		d.signalCompleter()
 	} else {
 		d.recordReassigned(r)
 	}
