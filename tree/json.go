@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/skeinhq/skein/internal/jsonstr"
 )
 
 // Renderer writes tasks in one output format.
@@ -221,52 +223,5 @@ func hasSpaceOutsideStrings(s string) bool {
 	return false
 }
 
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	i := 0
-	for j := 0; j < len(s); {
-		c := s[j]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			j++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, sz := utf8.DecodeRuneInString(s[j:])
-			if r == utf8.RuneError && sz == 1 {
-				b = append(b, s[i:j]...)
-				b = append(b, `\ufffd`...)
-				j++
-				i = j
-				continue
-			}
-			if r == '\u2028' || r == '\u2029' {
-				b = append(b, s[i:j]...)
-				b = append(b, `\u202`...)
-				b = append(b, hexDigit(byte(r&15)))
-				j += sz
-				i = j
-				continue
-			}
-			j += sz
-			continue
-		}
-		b = append(b, s[i:j]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigit(c>>4), hexDigit(c&15))
-		}
-		j++
-		i = j
-	}
-	b = append(b, s[i:]...)
-	return append(b, '"')
-}
+// appendJSONString appends s as a JSON string (see [jsonstr.Append]).
+func appendJSONString(b []byte, s string) []byte { return jsonstr.Append(b, s) }
