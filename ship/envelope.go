@@ -222,7 +222,6 @@ func (t *templateEncoder) fill(dst []byte, b *batch, i int) []byte {
 	return append(dst, t.lits[len(t.lits)-1]...)
 }
 
-const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a quoted JSON string (see
 // [jsonstr.Append]).
