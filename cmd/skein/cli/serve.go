@@ -309,33 +309,7 @@ func keyLine(data []byte, key string) int {
 	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
 		return 0
 	}
-	n := doc.Content[0]
-	line := 0
-	for _, part := range strings.Split(key, ".") {
-		name, idx := part, -1
-		if i := strings.IndexByte(part, '['); i > 0 {
-			name = part[:i]
-			_, _ = fmt.Sscanf(part[i:], "[%d]", &idx)
-		}
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == name {
-				line, n, found = n.Content[i].Line, n.Content[i+1], true
-				break
-			}
-		}
-		if !found {
-			return line
-		}
-		if idx >= 0 && n.Kind == yaml.SequenceNode && idx < len(n.Content) {
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
+	return yamlLine(&doc, key)
 }
 
 // serveSetup is everything serve resolved from flags and the config file.
