@@ -15,6 +15,7 @@ import (
 
 	"github.com/skeinhq/skein"
 	"github.com/skeinhq/skein/action"
+	"github.com/skeinhq/skein/internal/testwait"
 	"github.com/skeinhq/skein/kinds"
 )
 
@@ -178,12 +179,8 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 	}
 	// The grandchild was signalled; wait until it is gone or a zombie
 	// (an external process: poll with a deadline).
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("grandchild %d still running after the job's timeout", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.For(10*time.Second, func() bool { return !alive(pid) }) {
+		t.Fatalf("grandchild %d still running after the job's timeout", pid)
 	}
 }
 

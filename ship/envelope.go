@@ -222,7 +222,6 @@ func (t *templateEncoder) fill(dst []byte, b *batch, i int) []byte {
 	return append(dst, t.lits[len(t.lits)-1]...)
 }
 
-
 // appendJSONString appends s as a quoted JSON string (see
 // [jsonstr.Append]).
 func appendJSONString(dst, s []byte) []byte { return jsonstr.AppendBytes(dst, s) }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/skeinhq/skein/internal/pgtest"
+	"github.com/skeinhq/skein/internal/testwait"
 	"github.com/skeinhq/skein/store"
 	"github.com/skeinhq/skein/store/open"
 	"github.com/skeinhq/skein/tree"
@@ -252,27 +253,27 @@ func runMessaging(t *testing.T, dir, dsn, textCommand string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	deadline := time.Now().Add(60 * time.Second)
 	var jobs []*store.Job
-	for {
+	final := 0
+	var listErr error
+	if !testwait.For(60*time.Second, func() bool {
 		page, err := st.ListJobs(ctx, &store.ListJobsParams{Filter: store.JobFilter{WorkflowID: id}})
 		if err != nil {
-			t.Fatal(err)
+			listErr = err
+			return true
 		}
-		jobs = page.Jobs
-		final := 0
+		jobs, final = page.Jobs, 0
 		for _, j := range jobs {
 			if j.State.Final() {
 				final++
 			}
 		}
-		if len(jobs) == 4 && final == 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 60s, %d jobs of workflow %s, %d final: %+v\nserve:\n%s\nworker:\n%s", len(jobs), id, final, jobs, serve.output(), worker.output())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return len(jobs) == 4 && final == 4
+	}) {
+		t.Fatalf("after 60s, %d jobs of workflow %s, %d final: %+v\nserve:\n%s\nworker:\n%s", len(jobs), id, final, jobs, serve.output(), worker.output())
+	}
+	if listErr != nil {
+		t.Fatal(listErr)
 	}
 	for _, j := range jobs {
 		if j.State != store.StateCompleted || !strings.HasPrefix(j.ID, id+"_") {

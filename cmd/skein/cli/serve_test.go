@@ -22,6 +22,7 @@ import (
 
 	"github.com/skeinhq/skein"
 	"github.com/skeinhq/skein/action"
+	"github.com/skeinhq/skein/internal/testwait"
 	"github.com/skeinhq/skein/kinds"
 	"github.com/skeinhq/skein/store/sqlite"
 )
@@ -100,16 +101,12 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 	}
 	path := ts.MkAbs(args[0])
-	deadline := time.Now().Add(timeout)
-	for {
-		data, _ := os.ReadFile(path)
-		if re.Match(data) {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s does not match %q after %s:\n%s", args[0], args[1], timeout, data)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var data []byte
+	if !testwait.For(timeout, func() bool {
+		data, _ = os.ReadFile(path)
+		return re.Match(data)
+	}) {
+		ts.Fatalf("%s does not match %q after %s:\n%s", args[0], args[1], timeout, data)
 	}
 }
 
@@ -242,19 +239,14 @@ func TestServeSIGTERM(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	// serve is another process: poll its log with a deadline.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// serve is another process: watch its log.
+	if !testwait.For(30*time.Second, func() bool {
 		data, _ := os.ReadFile(filepath.Join(dir, "skein.log"))
-		if bytes.Contains(data, []byte("skein:dispatcher:started")) {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-done
-			t.Fatalf("serve did not start:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+		return bytes.Contains(data, []byte("skein:dispatcher:started"))
+	}) {
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("serve did not start:\n%s", out.String())
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

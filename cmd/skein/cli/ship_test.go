@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skeinhq/skein/internal/testwait"
 )
 
 // shipSink is an HTTP endpoint on loopback counting test records by "n".
@@ -403,22 +405,18 @@ func TestShipSidecarKill9WithSpool(t *testing.T) {
 	// Wait (polling the child's own file: it is another process) until it
 	// has saved a position covering every line.
 	posFile := filepath.Join(spoolDir, "positions.json")
-	deadline := time.Now().Add(30 * time.Second)
-	var offset int64
 	want := int64(len(shipLines(0, 3000)))
-	for offset < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("child never saved its position; stderr:\n%s", stderr)
-		}
+	if !testwait.For(30*time.Second, func() bool {
 		var pos map[string]shipPosition
+		var offset int64
 		if data, err := os.ReadFile(posFile); err == nil && json.Unmarshal(data, &pos) == nil {
 			for _, p := range pos {
 				offset = p.Offset
 			}
 		}
-		if offset < want {
-			time.Sleep(20 * time.Millisecond) // polling another process's file
-		}
+		return offset >= want
+	}) {
+		t.Fatalf("child never saved its position; stderr:\n%s", stderr)
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
