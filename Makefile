@@ -4,6 +4,7 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 FUZZTIME    ?= 10s
+BENCHJOBS_RUNS ?= 3
 
 .PHONY: help test vet lint test-race test-bench bench bench-jobs fuzz tidy
 
@@ -29,8 +30,8 @@ test-bench: ## The bench module's own tests (peers do the same work as skein).
 bench: ## Side-by-side benchmarks against peers; figures go to docs/BENCHMARKS.md.
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.out
 
-bench-jobs: ## Jobs beside River and Asynq: starts PostgreSQL and Redis on loopback, prints JSON lines and a table.
-	cd bench && $(GO) run ./cmd/benchjobs -repo ..
+bench-jobs: ## Jobs beside River and Asynq (BENCHJOBS_RUNS runs, medians): starts PostgreSQL and Redis on loopback, prints JSON lines and a table.
+	cd bench && $(GO) run ./cmd/benchjobs -repo .. -runs $(BENCHJOBS_RUNS)
 
 fuzz: ## Short runs of every fuzz target (FUZZTIME each).
 	@set -e; for pkg in $$($(GO) list ./...); do \
