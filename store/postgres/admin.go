@@ -22,13 +22,6 @@ func (s *Store) checkOpen(doing string) error {
 	return nil
 }
 
-// The states RetryJobs moves to available, and those CancelJobs moves to
-// cancelled.
-const (
-	retryFrom  = `('completed', 'cancelled', 'discarded', 'retryable', 'scheduled')`
-	cancelFrom = `('scheduled', 'available', 'retryable')`
-)
-
 // retrySQL makes one job available now. A final job's slot is incremented:
 // its job action already ended at the position the next run would
 // otherwise take. A job without attempts left gets one more. A job whose
@@ -39,13 +32,13 @@ const retrySQL = `UPDATE skein_jobs j SET
 	finalized_at = NULL,
 	max_attempts = CASE WHEN j.attempt >= j.max_attempts THEN j.attempt + 1 ELSE j.max_attempts END,
 	slot = CASE WHEN j.state IN ('completed', 'cancelled', 'discarded') THEN j.slot + 1 ELSE j.slot END
-WHERE j.id = $1 AND j.state IN ` + retryFrom + `
+WHERE j.id = $1 AND j.state IN ` + shared.RetryFrom + `
 	AND (j.unique_key IS NULL OR NOT EXISTS (SELECT 1 FROM skein_jobs o
 		WHERE o.unique_key = j.unique_key AND o.id <> j.id AND o.state IN ` + shared.PendingStates + `))
 RETURNING ` + shared.JobColumns
 
 const cancelSQL = `UPDATE skein_jobs SET state = 'cancelled', finalized_at = now()
-WHERE id = $1 AND state IN ` + cancelFrom + `
+WHERE id = $1 AND state IN ` + shared.CancelFrom + `
 RETURNING ` + shared.JobColumns
 
 // RetryJobs implements store.Store.

@@ -21,13 +21,6 @@ func (s *Store) checkOpen(doing string) error {
 	return nil
 }
 
-// The states RetryJobs moves to available, and those CancelJobs moves to
-// cancelled.
-const (
-	retryFrom  = `('completed', 'cancelled', 'discarded', 'retryable', 'scheduled')`
-	cancelFrom = `('scheduled', 'available', 'retryable')`
-)
-
 // retrySQL makes one job available now. A final job's slot is incremented:
 // its job action already ended at the position the next run would
 // otherwise take. A job without attempts left gets one more. A job whose
@@ -38,13 +31,13 @@ const retrySQL = `UPDATE skein_jobs SET
 	finalized_at = NULL,
 	max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END,
 	slot = CASE WHEN state IN ('completed', 'cancelled', 'discarded') THEN slot + 1 ELSE slot END
-WHERE id = ?2 AND state IN ` + retryFrom + `
+WHERE id = ?2 AND state IN ` + shared.RetryFrom + `
 	AND (unique_key IS NULL OR NOT EXISTS (SELECT 1 FROM skein_jobs o
 		WHERE o.unique_key = skein_jobs.unique_key AND o.id <> skein_jobs.id AND o.state IN ` + shared.PendingStates + `))
 RETURNING ` + shared.JobColumns
 
 const cancelSQL = `UPDATE skein_jobs SET state = 'cancelled', finalized_at = ?1
-WHERE id = ?2 AND state IN ` + cancelFrom + `
+WHERE id = ?2 AND state IN ` + shared.CancelFrom + `
 RETURNING ` + shared.JobColumns
 
 // RetryJobs implements store.Store.

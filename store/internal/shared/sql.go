@@ -16,6 +16,13 @@ const JobColumns = `id, kind, queue, priority, args, metadata, state, attempt, m
 // PendingStates are the states in which a unique key is held, as an SQL list.
 const PendingStates = `('scheduled', 'available', 'running', 'retryable')`
 
+// RetryFrom are the states Store.RetryJobs moves to available, and
+// CancelFrom those Store.CancelJobs moves to cancelled, as SQL lists.
+const (
+	RetryFrom  = `('completed', 'cancelled', 'discarded', 'retryable', 'scheduled')`
+	CancelFrom = `('scheduled', 'available', 'retryable')`
+)
+
 // Builder accumulates an SQL WHERE clause and its arguments for one dialect.
 type Builder struct {
 	// Postgres selects $n placeholders and = ANY($n) for lists; else ? and
