@@ -657,7 +657,6 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 		if skip[j.ID] {
 			continue
 		}
-		d.emit(j, outcomes[slices.IndexFunc(outcomes, func(o *store.Outcome) bool { return o.ID == j.ID })])
 		d.log.LogAttrs(ctx, slog.LevelWarn, "skein:dispatcher:lost_claim",
 			slog.String("dispatcher", d.cfg.ID), slog.String("job_id", j.ID), slog.Int64("slot", j.Slot), slog.String("reason", reason))
 		if tid, err := parseJobTaskID(j.TaskID); err == nil && j.TaskID != "" {
@@ -667,6 +666,9 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 				slog.Int("attempt", j.Attempt), slog.String("dispatcher", d.cfg.ID), slog.String("agent", j.AttemptedAgent))
 			att.Fail(errors.New(reason), slog.Bool("interrupted", true))
 		}
+		// The event follows the log, so whoever sees the job available
+		// finds its lost attempt already in the tree.
+		d.emit(j, outcomes[slices.IndexFunc(outcomes, func(o *store.Outcome) bool { return o.ID == j.ID })])
 		for _, a := range d.agents {
 			if a.cfg.Name == j.AttemptedAgent && !woke[a] {
 				woke[a] = true
