@@ -42,6 +42,12 @@ type agent struct {
 	// Guarded by d.mu.
 	active int
 	more   bool // the last claim was capped by the free slots
+	// carry: the loop was woken to claim, and will store the pending
+	// outcomes with that claim (store.Store.FinishClaim: one commit for
+	// both), so finished runs leave their outcomes to it rather than wake
+	// the completer.
+	carry bool
+	ended bool // the loop returned: outcomes go to the completer
 }
 
 func (a *agent) signal() {
@@ -61,6 +67,12 @@ func (a *agent) loop(ctx context.Context) {
 	if a.sub != nil {
 		notes = a.sub.C()
 	}
+	defer func() {
+		a.d.mu.Lock()
+		a.ended, a.carry = true, false
+		a.d.mu.Unlock()
+		a.d.signalCompleter() // outcomes left for this loop
+	}()
 	reason := "start"
 	for {
 		a.fetch(ctx, reason)
@@ -86,7 +98,17 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 		a.more = true
 	}
 	active := a.active
+	var batch []*finishing
+	if free > 0 {
+		batch = d.takePendingLocked()
+	}
+	carried := a.carry
+	a.carry = false
+	left := len(d.pending) > 0
 	d.mu.Unlock()
+	if carried && (free <= 0 || left) {
+		d.signalCompleter()
+	}
 	now := time.Now()
 	if reason == "poll" {
 		d.lastPoll.Store(now.UnixNano())
@@ -100,11 +122,19 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 	// The claim is not cancelled by a stop: jobs it claimed must run (or
 	// be put back) so that each claimed slot gets its attempt action.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReleaseTimeout)
-	jobs, err := d.store.Claim(cctx, &store.ClaimParams{
+	defer cancel()
+	notHeld, jobs, err := d.store.FinishClaim(cctx, outcomesOf(batch), &store.ClaimParams{
 		Dispatcher: d.cfg.ID, Agent: a.cfg.Name,
 		Queues: a.cfg.Queues, Kinds: a.cfg.Kinds, Limit: free,
 	})
-	cancel()
+	if len(batch) > 0 {
+		if err == nil || errors.Is(err, store.ErrDispatcherDead) || errors.Is(err, store.ErrDispatcherNotFound) {
+			d.stored(cctx, batch, notHeld, false)
+			d.doneFinishing(batch)
+		} else {
+			d.putBackPending(batch)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return // stopping
@@ -226,6 +256,7 @@ type finishing struct {
 	run     *run
 	outcome *store.Outcome
 	err     error // the attempt's error, for the job action of a final state
+	tried   bool  // a store call with it failed: it may have been applied
 }
 
 // execute runs one attempt on the worker goroutine gid and hands its
@@ -356,6 +387,10 @@ func (d *Dispatcher) complete(r *run, f *finishing) {
 	a.active--
 	wake := a.more
 	a.more = false
+	if wake && !a.ended {
+		a.carry = true
+	}
+	carry := a.carry
 	if f != nil {
 		d.finishing[f.outcome.ID]++
 		d.pending = append(d.pending, f)
@@ -366,7 +401,9 @@ func (d *Dispatcher) complete(r *run, f *finishing) {
 		// The record first, so that whoever the completer's event wakes
 		// finds the run completed in the dispatcher's memory.
 		d.recordOutcome(r, f.outcome, f.err)
-		d.signalCompleter()
+		if !carry {
+			d.signalCompleter()
+		}
 	} else {
 		d.recordReassigned(r)
 	}

@@ -384,25 +384,48 @@ const maxFinishBatch = 1000
 func (d *Dispatcher) flush(ctx context.Context) {
 	for {
 		d.mu.Lock()
-		batch := d.pending
-		if len(batch) > maxFinishBatch {
-			batch = batch[:maxFinishBatch:maxFinishBatch]
-			d.pending = d.pending[maxFinishBatch:]
-		} else {
-			d.pending = nil
-		}
+		batch := d.takePendingLocked()
 		d.mu.Unlock()
 		if len(batch) == 0 {
 			return
 		}
-		outcomes := make([]*store.Outcome, len(batch))
-		for i, f := range batch {
-			outcomes[i] = f.outcome
-		}
-		if !d.storeBatch(ctx, batch, outcomes) {
+		if !d.storeBatch(ctx, batch, outcomesOf(batch)) {
 			return
 		}
 	}
+}
+
+// takePendingLocked removes up to maxFinishBatch pending outcomes, the
+// oldest first. d.mu is held.
+func (d *Dispatcher) takePendingLocked() []*finishing {
+	batch := d.pending
+	if len(batch) > maxFinishBatch {
+		batch = batch[:maxFinishBatch:maxFinishBatch]
+		d.pending = d.pending[maxFinishBatch:]
+	} else {
+		d.pending = nil
+	}
+	return batch
+}
+
+// putBackPending returns a batch whose store call failed to the front of
+// the pending outcomes, for the completer to retry.
+func (d *Dispatcher) putBackPending(batch []*finishing) {
+	d.mu.Lock()
+	for _, f := range batch {
+		f.tried = true
+	}
+	d.pending = append(batch, d.pending...)
+	d.mu.Unlock()
+	d.signalCompleter()
+}
+
+func outcomesOf(batch []*finishing) []*store.Outcome {
+	outcomes := make([]*store.Outcome, len(batch))
+	for i, f := range batch {
+		outcomes[i] = f.outcome
+	}
+	return outcomes
 }
 
 // doneFinishing forgets that the outcomes of batch are pending.
@@ -450,14 +473,21 @@ func (d *Dispatcher) storeBatch(ctx context.Context, batch []*finishing, outcome
 			return false
 		}
 	}
+	d.stored(ctx, batch, notHeld, lastTry > 1)
+	return true
+}
+
+// stored reports a batch of outcomes stored, notHeld those the store
+// refused; retried says the store call was tried more than once (an earlier
+// try may have applied an outcome whose reply was lost).
+func (d *Dispatcher) stored(ctx context.Context, batch []*finishing, notHeld []string, retried bool) {
 	skip := make(map[string]bool, len(notHeld))
 	for _, id := range notHeld {
 		skip[id] = true
 	}
-	retried := len(notHeld) > 0 && lastTry > 1
 	for _, f := range batch {
 		o := f.outcome
-		if skip[o.ID] && retried && d.appliedEarlier(ctx, o) {
+		if skip[o.ID] && (retried || f.tried) && d.appliedEarlier(ctx, o) {
 			skip[o.ID] = false
 		}
 		if skip[o.ID] {
@@ -480,7 +510,6 @@ func (d *Dispatcher) storeBatch(ctx context.Context, batch []*finishing, outcome
 			}
 		}
 	}
-	return true
 }
 
 // appliedEarlier reports whether o, refused as not held by a Finish that

@@ -105,6 +105,18 @@ type Store interface {
 	// failures are the error. Queues that got available jobs are notified.
 	Finish(ctx context.Context, outcomes []*Outcome) (notHeld []string, err error)
 
+	// FinishClaim is Finish(outcomes) followed by Claim(params), in one
+	// transaction where the driver can: a dispatcher that stores the
+	// outcomes of its last jobs and claims the next ones pays one commit
+	// instead of two (store/postgres; store/sqlite runs the two calls).
+	// notHeld is Finish's, jobs are Claim's, and a job an outcome made
+	// available may be claimed again at once. On a *DispatcherDeadError or
+	// ErrDispatcherNotFound the outcomes were applied and notHeld is valid
+	// (a dead dispatcher holds no job, so they are all not held); on any
+	// other error neither is known to have taken effect. outcomes may be
+	// empty.
+	FinishClaim(ctx context.Context, outcomes []*Outcome, params *ClaimParams) (notHeld []string, jobs []*Job, err error)
+
 	// RegisterDispatcher inserts or replaces a dispatcher (by ID), alive,
 	// with its heartbeat set to now. A dispatcher that was marked dead
 	// calls it again to rejoin.

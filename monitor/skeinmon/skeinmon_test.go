@@ -257,8 +257,9 @@ func toStrings(v any) []string {
 	return out
 }
 
-// blockingStore is a real store whose Claim hangs from the n-th call on,
-// as a stuck database would.
+// blockingStore is a real store whose claims (FinishClaim, the
+// dispatcher's claim call) hang from the n-th call on, as a stuck database
+// would.
 type blockingStore struct {
 	store.Store
 	mu      sync.Mutex
@@ -268,7 +269,7 @@ type blockingStore struct {
 	entered chan int      // receives the number of each hung call
 }
 
-func (s *blockingStore) Claim(ctx context.Context, p *store.ClaimParams) ([]*store.Job, error) {
+func (s *blockingStore) FinishClaim(ctx context.Context, outcomes []*store.Outcome, p *store.ClaimParams) ([]string, []*store.Job, error) {
 	s.mu.Lock()
 	s.calls++
 	n := s.calls
@@ -281,10 +282,10 @@ func (s *blockingStore) Claim(ctx context.Context, p *store.ClaimParams) ([]*sto
 		select {
 		case <-s.block:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
-	return s.Store.Claim(ctx, p)
+	return s.Store.FinishClaim(ctx, outcomes, p)
 }
 
 // TestStuckWithinOnePollInterval: a dispatcher whose claim hangs is shown
@@ -324,9 +325,9 @@ func TestStuckWithinOnePollInterval(t *testing.T) {
 			}
 			defer d.Stop(ctx)
 			select {
-			case <-bs.entered: // the agent hangs in Claim; no timed poll can follow
+			case <-bs.entered: // the agent hangs in its claim; no timed poll can follow
 			case <-time.After(30 * time.Second):
-				t.Fatal("Claim was never called")
+				t.Fatal("FinishClaim was never called")
 			}
 			s := d.Status()
 			due := s.StartedAt.Add(interval)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/skeinhq/skein/store"
 	"github.com/skeinhq/skein/store/internal/shared"
@@ -88,14 +89,8 @@ func (s *Store) runFinishes(ctx context.Context, calls []*finishCall) {
 	seen := map[string]bool{}
 	var together, alone []*finishCall
 	for _, c := range calls {
-		clash := false
-		for _, o := range c.outcomes {
-			if seen[o.ID] {
-				clash = true
-			}
-		}
-		if clash {
-			alone = append(alone, c)
+		if clash(c.outcomes) || slices.ContainsFunc(c.outcomes, func(o *store.Outcome) bool { return seen[o.ID] }) {
+			alone = append(alone, c) // finish applies them in rounds
 			continue
 		}
 		for _, o := range c.outcomes {

@@ -919,25 +919,12 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) ([]*store.Job, 
 	if err := shared.ValidateClaim(p); err != nil {
 		return nil, err
 	}
-	b := shared.Builder{Postgres: true, Time: func(t time.Time) any { return t }}
-	d, agent, now := b.Arg(p.Dispatcher), b.Arg(p.Agent), b.Arg(nullTime(p.Now))
-	nowExpr := "coalesce(" + now + "::timestamptz, now())"
-	b.Cond("state IN ('available', 'scheduled', 'retryable')")
-	b.Cond("(state = 'available' OR scheduled_at <= " + nowExpr + ")")
-	b.In("queue", p.Queues)
-	b.In("kind", p.Kinds)
-	b.Cond("EXISTS (SELECT 1 FROM skein_dispatchers WHERE id = " + d + " AND dead_at IS NULL)")
-	q := `WITH picked AS (SELECT id FROM skein_jobs` + b.Where() + `
-		ORDER BY priority, scheduled_at LIMIT ` + b.Arg(p.Limit) + ` FOR UPDATE SKIP LOCKED)
-	UPDATE skein_jobs j SET state = 'running', attempt = j.attempt + 1, slot = j.slot + 1,
-		attempted_at = ` + nowExpr + `, attempted_by = ` + d + `, attempted_agent = ` + agent + `
-	FROM picked WHERE j.id = picked.id
-	RETURNING ` + prefixed("j.", shared.JobColumns)
+	q, args := claimQuery(p)
 	// One round trip, one implicit transaction: the plan setting, then the
 	// claim.
 	batch := &pgx.Batch{}
 	batch.Queue(claimPlanSQL)
-	batch.Queue(q, b.Args...)
+	batch.Queue(q, args...)
 	br := s.pool.SendBatch(ctx, batch)
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
@@ -961,6 +948,31 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) ([]*store.Job, 
 		}
 		return nil, nil
 	}
+	sortClaimed(jobs)
+	return jobs, nil
+}
+
+// claimQuery returns the claim statement for p and its arguments.
+func claimQuery(p *store.ClaimParams) (string, []any) {
+	b := shared.Builder{Postgres: true, Time: func(t time.Time) any { return t }}
+	d, agent, now := b.Arg(p.Dispatcher), b.Arg(p.Agent), b.Arg(nullTime(p.Now))
+	nowExpr := "coalesce(" + now + "::timestamptz, now())"
+	b.Cond("state IN ('available', 'scheduled', 'retryable')")
+	b.Cond("(state = 'available' OR scheduled_at <= " + nowExpr + ")")
+	b.In("queue", p.Queues)
+	b.In("kind", p.Kinds)
+	b.Cond("EXISTS (SELECT 1 FROM skein_dispatchers WHERE id = " + d + " AND dead_at IS NULL)")
+	q := `WITH picked AS (SELECT id FROM skein_jobs` + b.Where() + `
+		ORDER BY priority, scheduled_at LIMIT ` + b.Arg(p.Limit) + ` FOR UPDATE SKIP LOCKED)
+	UPDATE skein_jobs j SET state = 'running', attempt = j.attempt + 1, slot = j.slot + 1,
+		attempted_at = ` + nowExpr + `, attempted_by = ` + d + `, attempted_agent = ` + agent + `
+	FROM picked WHERE j.id = picked.id
+	RETURNING ` + prefixed("j.", shared.JobColumns)
+	return q, b.Args
+}
+
+// sortClaimed puts claimed jobs in claim order.
+func sortClaimed(jobs []*store.Job) {
 	slices.SortFunc(jobs, func(a, b *store.Job) int {
 		if a.Priority != b.Priority {
 			return a.Priority - b.Priority
@@ -970,7 +982,6 @@ func (s *Store) Claim(ctx context.Context, p *store.ClaimParams) ([]*store.Job, 
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return jobs, nil
 }
 
 func prefixed(prefix, cols string) string {
@@ -1030,8 +1041,64 @@ func (s *Store) Finish(ctx context.Context, outcomes []*store.Outcome) ([]string
 	return s.finishCombined(ctx, outcomes)
 }
 
-// finish applies valid outcomes in one statement.
+// finish applies valid outcomes in one statement, or in several when two
+// of them are for one job (a statement would apply only one, and both would
+// look applied): the first outcome of each job, then the second, and so on.
 func (s *Store) finish(ctx context.Context, outcomes []*store.Outcome) ([]string, error) {
+	if !clash(outcomes) {
+		return s.finishOnce(ctx, outcomes)
+	}
+	var rounds [][]*store.Outcome
+	nth := map[string]int{}
+	for _, o := range outcomes {
+		k := nth[o.ID]
+		nth[o.ID]++
+		if k == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[k] = append(rounds[k], o)
+	}
+	missing := map[*store.Outcome]bool{}
+	for _, r := range rounds {
+		nh, err := s.finishOnce(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range r {
+			if slices.Contains(nh, o.ID) {
+				missing[o] = true
+			}
+		}
+	}
+	var notHeld []string
+	for _, o := range outcomes {
+		if missing[o] {
+			notHeld = append(notHeld, o.ID)
+		}
+	}
+	return notHeld, nil
+}
+
+// finishOnce applies outcomes, each for a different job, in one statement.
+func (s *Store) finishOnce(ctx context.Context, outcomes []*store.Outcome) ([]string, error) {
+	args, err := finishArgs(outcomes)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, finishSQL, args...)
+	if err != nil {
+		return nil, fmt.Errorf("finishing %d jobs: %w", len(outcomes), err)
+	}
+	notHeld, queues, err := readFinished(rows, outcomes)
+	if err != nil {
+		return nil, err
+	}
+	s.notify(queues)
+	return notHeld, nil
+}
+
+// finishArgs returns finishSQL's arguments for outcomes.
+func finishArgs(outcomes []*store.Outcome) ([]any, error) {
 	n := len(outcomes)
 	var (
 		ids, ds, states = make([]string, n), make([]string, n), make([]string, n)
@@ -1065,12 +1132,14 @@ func (s *Store) finish(ctx context.Context, outcomes []*store.Outcome) ([]string
 			errs[i] = &str
 		}
 	}
-	rows, err := s.pool.Query(ctx, finishSQL, ids, ds, slots, states, ats, undos, results, errs)
-	if err != nil {
-		return nil, fmt.Errorf("finishing %d jobs: %w", n, err)
-	}
-	done := make(map[string]bool, n)
-	queues := map[string]bool{}
+	return []any{ids, ds, slots, states, ats, undos, results, errs}, nil
+}
+
+// readFinished reads finishSQL's rows: the outcomes that did not apply (in
+// input order) and the queues that got jobs ready to run.
+func readFinished(rows pgx.Rows, outcomes []*store.Outcome) (notHeld []string, queues map[string]bool, err error) {
+	done := make(map[string]bool, len(outcomes))
+	queues = map[string]bool{}
 	var (
 		id, queue string
 		ready     bool
@@ -1082,19 +1151,17 @@ func (s *Store) finish(ctx context.Context, outcomes []*store.Outcome) ([]string
 		}
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("finishing %d jobs: %w", n, err)
+		return nil, nil, fmt.Errorf("finishing %d jobs: %w", len(outcomes), err)
 	}
-	s.notify(queues)
-	if len(done) == n {
-		return nil, nil
+	if len(done) == len(outcomes) {
+		return nil, queues, nil
 	}
-	var notHeld []string
-	for _, id := range ids {
-		if !done[id] {
-			notHeld = append(notHeld, id)
+	for _, o := range outcomes {
+		if !done[o.ID] {
+			notHeld = append(notHeld, o.ID)
 		}
 	}
-	return notHeld, nil
+	return notHeld, queues, nil
 }
 
 // ---- dispatchers ---------------------------------------------------------

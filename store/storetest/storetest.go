@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, hooks *Hooks) {
 		{"ClaimDispatcherChecks", testClaimDispatcherChecks},
 		{"Transitions", testTransitions},
 		{"FinishGuards", testFinishGuards},
+		{"FinishClaim", testFinishClaim},
 		{"SnoozeSlots", testSnoozeSlots},
 		{"ConcurrentClaimers", testConcurrentClaimers},
 		{"Rescue", testRescue},
@@ -440,6 +441,78 @@ func testClaimDispatcherChecks(t *testing.T, s store.Store, _ *Hooks) {
 		if _, err := s.Claim(ctxT(t), p); err == nil {
 			t.Errorf("Claim(%+v) succeeded, want a validation error", p)
 		}
+	}
+}
+
+func testFinishClaim(t *testing.T, s store.Store, _ *Hooks) {
+	register(t, s, dispatcherA, dispatcherB)
+	a, b, c := job("default", "k"), job("default", "k"), job("default", "k")
+	insert(t, s, a)
+	insert(t, s, b)
+	insert(t, s, c)
+	got := claim(t, s, &store.ClaimParams{Limit: 2})
+	if !slices.Equal(ids(got), []string{a.ID, b.ID}) {
+		t.Fatalf("claimed %v, want [%s %s]", ids(got), a.ID, b.ID)
+	}
+	// a completes; b fails and is due again at once, so the claim that
+	// follows in the same call takes it back with c; an outcome for a slot
+	// that is not held is reported and changes nothing.
+	past := time.Now().Add(-time.Minute)
+	notHeld, jobs, err := s.FinishClaim(ctxT(t), []*store.Outcome{
+		{ID: a.ID, Dispatcher: dispatcherA, Slot: 1, State: store.StateCompleted},
+		{ID: b.ID, Dispatcher: dispatcherA, Slot: 1, State: store.StateRetryable, At: past, Error: &store.AttemptError{Error: "boom"}},
+		{ID: c.ID, Dispatcher: dispatcherA, Slot: 1, State: store.StateCompleted},
+	}, &store.ClaimParams{Dispatcher: dispatcherA, Agent: "main", Limit: 10})
+	if err != nil {
+		t.Fatalf("FinishClaim: %v", err)
+	}
+	if !slices.Equal(notHeld, []string{c.ID}) {
+		t.Errorf("not held %v, want [%s]", notHeld, c.ID)
+	}
+	if !slices.Equal(ids(jobs), []string{b.ID, c.ID}) {
+		t.Fatalf("claimed %v, want [%s %s] (the retried job is due first)", ids(jobs), b.ID, c.ID)
+	}
+	if jb := jobs[0]; jb.State != store.StateRunning || jb.Attempt != 2 || jb.Slot != 2 || len(jb.Errors) != 1 || jb.Errors[0].Attempt != 1 {
+		t.Errorf("retried job: state %s attempt %d slot %d errors %+v, want running, attempt 2, slot 2, one error of attempt 1",
+			jb.State, jb.Attempt, jb.Slot, jb.Errors)
+	}
+	if ja := get(t, s, a.ID); ja.State != store.StateCompleted || ja.FinalizedAt.IsZero() {
+		t.Errorf("completed job: state %s finalized %v", ja.State, ja.FinalizedAt)
+	}
+	// No outcomes: a plain claim (nothing left to claim).
+	if notHeld, jobs, err := s.FinishClaim(ctxT(t), nil, &store.ClaimParams{Dispatcher: dispatcherA, Agent: "main", Limit: 10}); err != nil || len(notHeld) != 0 || len(jobs) != 0 {
+		t.Errorf("FinishClaim with no outcomes = %v, %v, %v; want nothing", notHeld, ids(jobs), err)
+	}
+	// Two outcomes for one run: one applies, the other is not held.
+	notHeld, _, err = s.FinishClaim(ctxT(t), []*store.Outcome{
+		{ID: b.ID, Dispatcher: dispatcherA, Slot: 2, State: store.StateCompleted},
+		{ID: b.ID, Dispatcher: dispatcherA, Slot: 2, State: store.StateCancelled},
+	}, &store.ClaimParams{Dispatcher: dispatcherA, Agent: "main", Limit: 1})
+	if err != nil || !slices.Equal(notHeld, []string{b.ID}) {
+		t.Errorf("two outcomes for one run: not held %v, %v; want [%s]", notHeld, err, b.ID)
+	}
+	if jb := get(t, s, b.ID); jb.State != store.StateCompleted {
+		t.Errorf("job with two outcomes is %s, want completed (the first)", jb.State)
+	}
+	// A dispatcher judged dead: its outcomes are not held, the claim fails.
+	d := job("default", "k")
+	insert(t, s, d)
+	if got := claim(t, s, &store.ClaimParams{Limit: 1}); len(got) != 1 {
+		t.Fatalf("claimed %d jobs, want 1", len(got))
+	}
+	if _, err := s.RescueDead(ctxT(t), &store.RescueParams{By: dispatcherB, Now: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	notHeld, jobs, err = s.FinishClaim(ctxT(t), []*store.Outcome{{ID: d.ID, Dispatcher: dispatcherA, Slot: 1, State: store.StateCompleted}},
+		&store.ClaimParams{Dispatcher: dispatcherA, Agent: "main", Limit: 10})
+	if !errors.Is(err, store.ErrDispatcherDead) || len(jobs) != 0 || !slices.Equal(notHeld, []string{d.ID}) {
+		t.Errorf("FinishClaim by a dead dispatcher = not held %v, jobs %v, %v; want [%s], none, ErrDispatcherDead", notHeld, ids(jobs), err, d.ID)
+	}
+	if jd := get(t, s, d.ID); jd.State != store.StateAvailable {
+		t.Errorf("the rescued job is %s, want available", jd.State)
+	}
+	if _, _, err := s.FinishClaim(ctxT(t), []*store.Outcome{{ID: d.ID}}, &store.ClaimParams{Dispatcher: dispatcherA, Agent: "main", Limit: 1}); err == nil || !strings.Contains(err.Error(), "field") {
+		t.Errorf("FinishClaim with an invalid outcome = %v, want an error naming the field", err)
 	}
 }
 

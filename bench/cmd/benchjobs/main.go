@@ -23,6 +23,13 @@
 // grown). With -runs N every measurement is taken N times and the table
 // shows the medians. -metrics picks measurements, -cpuprofile profiles this
 // process (the client and workers, not the servers).
+//
+// For the systems on PostgreSQL it also prints the server's cost per job of
+// the enqueue, batch and end-to-end measurements
+// ({enqueue,batch,e2e}_server_cpu_us_per_job, _commits_per_job,
+// _wal_bytes_per_job): the CPU time of all the cluster's processes, its
+// write transactions and the WAL it wrote, which hardly depend on what else
+// runs on the machine.
 package main
 
 import (
@@ -140,7 +147,7 @@ func run(ctx context.Context, c *config) ([]result, error) {
 		}
 		for run := 1; err == nil && run <= c.runs; run++ {
 			progress("benchjobs: measuring %s (run %d of %d)\n", name, run, c.runs)
-			err = measure(ctx, c, sys, emit)
+			err = measure(ctx, c, env, sys, emit)
 		}
 		sys.Close()
 		if err != nil {
@@ -188,6 +195,48 @@ func printTable(results []result) {
 					fmt.Fprintf(w, "%.2f\t", v)
 				} else {
 					fmt.Fprintf(w, "%.0f\t", v)
+				}
+			} else {
+				fmt.Fprint(w, "-\t")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	w.Flush()
+
+	// The PostgreSQL server's cost per job, where measured.
+	costs := []string{"enqueue_server_cpu_us_per_job", "enqueue_commits_per_job", "enqueue_wal_bytes_per_job",
+		"batch_server_cpu_us_per_job", "batch_wal_bytes_per_job",
+		"e2e_server_cpu_us_per_job", "e2e_commits_per_job", "e2e_wal_bytes_per_job"}
+	found := false
+	for _, s := range systems {
+		for _, m := range costs {
+			if _, ok := byKey[s+" "+m]; ok {
+				found = true
+			}
+		}
+	}
+	if !found {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "\nPostgreSQL server, per job (CPU of all its processes, write transactions, WAL):")
+	w = tabwriter.NewWriter(os.Stderr, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "system\tenqueue µs\tcommits\tWAL B\tbatch µs\tWAL B\te2e µs\tcommits\tWAL B\t\n")
+	for _, s := range systems {
+		if _, ok := byKey[s+" e2e_server_cpu_us_per_job"]; !ok {
+			if _, ok := byKey[s+" batch_server_cpu_us_per_job"]; !ok {
+				if _, ok := byKey[s+" enqueue_server_cpu_us_per_job"]; !ok {
+					continue
+				}
+			}
+		}
+		fmt.Fprint(w, s, "\t")
+		for _, m := range costs {
+			if v, ok := byKey[s+" "+m]; ok {
+				if strings.Contains(m, "commits") {
+					fmt.Fprintf(w, "%.3f\t", v)
+				} else {
+					fmt.Fprintf(w, "%.1f\t", v)
 				}
 			} else {
 				fmt.Fprint(w, "-\t")

@@ -32,8 +32,9 @@ type system interface {
 
 var errUnsupported = errors.New("unsupported")
 
-func measure(ctx context.Context, c *config, sys system, emit func(result)) error {
+func measure(ctx context.Context, c *config, env *environment, sys system, emit func(result)) error {
 	name := sysName(sys)
+	cost := &costMeter{env: env, system: name, emit: emit}
 	skip := sys.Skip()
 	groups := map[string]string{"enqueue_jobs_per_sec": "enqueue", "enqueue_batch_jobs_per_sec": "batch",
 		"e2e_jobs_per_sec": "e2e", "latency_p50_ms": "latency"}
@@ -46,6 +47,9 @@ func measure(ctx context.Context, c *config, sys system, emit func(result)) erro
 			return err
 		}
 		var next atomic.Int64
+		if err := cost.begin(ctx); err != nil {
+			return err
+		}
 		start := time.Now()
 		g, gctx := errgroup.WithContext(ctx)
 		for range c.producers {
@@ -62,10 +66,16 @@ func measure(ctx context.Context, c *config, sys system, emit func(result)) erro
 			return err
 		}
 		emit(result{name, "enqueue_jobs_per_sec", float64(c.enqueueJobs) / time.Since(start).Seconds(), "jobs/s"})
+		if err := cost.end(ctx, "enqueue", c.enqueueJobs); err != nil {
+			return err
+		}
 	}
 
 	if want("enqueue_batch_jobs_per_sec") {
 		if err := sys.Reset(ctx); err != nil {
+			return err
+		}
+		if err := cost.begin(ctx); err != nil {
 			return err
 		}
 		start := time.Now()
@@ -79,6 +89,9 @@ func measure(ctx context.Context, c *config, sys system, emit func(result)) erro
 			}
 			if done+c.batch >= c.batchJobs {
 				emit(result{name, "enqueue_batch_jobs_per_sec", float64(c.batchJobs) / time.Since(start).Seconds(), "jobs/s"})
+				if err := cost.end(ctx, "batch", c.batchJobs); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -92,6 +105,9 @@ func measure(ctx context.Context, c *config, sys system, emit func(result)) erro
 		}
 		var ran atomic.Int64
 		all := make(chan struct{})
+		if err := cost.begin(ctx); err != nil {
+			return err
+		}
 		start := time.Now()
 		stop, err := sys.Work(ctx, c.workers, func(int64) {
 			if ran.Add(1) == int64(c.e2eJobs) {
@@ -112,6 +128,9 @@ func measure(ctx context.Context, c *config, sys system, emit func(result)) erro
 			return err
 		}
 		emit(result{name, "e2e_jobs_per_sec", float64(c.e2eJobs) / elapsed.Seconds(), "jobs/s"})
+		if err := cost.end(ctx, "e2e", c.e2eJobs); err != nil {
+			return err
+		}
 	}
 
 	if want("latency_p50_ms") {
