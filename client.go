@@ -42,8 +42,9 @@ type ClientConfig struct {
 // Client enqueues jobs. It is safe for concurrent use and holds no
 // goroutines: create one per store and keep it.
 type Client struct {
-	store store.Store
-	cfg   ClientConfig
+	store  store.Store
+	cfg    ClientConfig
+	counts enqueueCounters
 }
 
 // NewClient returns a client that enqueues into st.
@@ -239,6 +240,7 @@ func (c *Client) enqueue(ctx context.Context, tx any, jobs []EnqueueParams) ([]*
 			a.End(slog.Bool("duplicate", true))
 			continue
 		}
+		c.counts.add(p.Queue, p.Kind)
 		action.ContinueAt(ctx, positions[i].id, "skein:job", attrs...)
 	}
 	return out, nil

@@ -110,7 +110,7 @@ func (m *Monitor) MetricsHandler() http.Handler {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDispatcherUp, descLastPoll, descStuck, descPollInterval, descAgentSlots, descAgentBusy,
-		descQueueJobs, descOldestPending, descOldestRunning, descDispatchers, descStoreUp, descRunWait} {
+		descQueueJobs, descOldestPending, descOldestRunning, descDispatchers, descStoreUp, descRunWait, descEnqueued} {
 		ch <- d
 	}
 	c.started.Describe(ch)
@@ -191,6 +191,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			delete(c.seen, k)
 		}
 	}
+	c.collectEnqueueCounts(ch)
 	if counted {
 		c.collectRunCounts(ch)
 	} else {
@@ -287,6 +288,21 @@ func (c *collector) collectRunCounts(ch chan<- prometheus.Metric) {
 	}
 }
 
+// collectEnqueueCounts sends skein_jobs_enqueued_total, summed over the
+// enqueuers.
+func (c *collector) collectEnqueueCounts(ch chan<- prometheus.Metric) {
+	type key struct{ queue, kind string }
+	sums := map[key]uint64{}
+	for _, e := range c.m.cfg.Enqueuers {
+		for _, ec := range e.EnqueueCounts() {
+			sums[key{ec.Queue, ec.Kind}] += ec.Jobs
+		}
+	}
+	for k, n := range sums {
+		ch <- prometheus.MustNewConstMetric(descEnqueued, prometheus.CounterValue, float64(n), k.queue, k.kind)
+	}
+}
+
 // bucketMap is the histogram's buckets as client_golang takes them.
 func (oc OutcomeCount) bucketMap() map[float64]uint64 {
 	buckets := make(map[float64]uint64, len(oc.Bounds))
@@ -308,6 +324,9 @@ var (
 		[]string{"queue", "kind", "outcome"}, nil)
 	descRunDuration = prometheus.NewDesc("skein_job_duration_seconds",
 		"How long job runs took, by outcome.", []string{"queue", "kind", "outcome"}, nil)
+	descEnqueued = prometheus.NewDesc("skein_jobs_enqueued_total",
+		"Jobs enqueued by this process's clients (Config.Enqueuers); duplicates refused for their unique key are not counted.",
+		[]string{"queue", "kind"}, nil)
 	descRunWait = prometheus.NewDesc("skein_job_wait_seconds",
 		"How long job runs waited for a worker after their job was due (dispatchers that count their runs only).", []string{"queue"}, nil)
 )

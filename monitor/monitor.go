@@ -19,6 +19,12 @@ type Config struct {
 	// names another. Defaults to none: the async tools that need one say
 	// that no dispatcher runs in this process.
 	Dispatchers []Dispatcher
+	// Enqueuers are the job clients of this process whose enqueues
+	// /metrics exports as skein_jobs_enqueued_total{queue, kind}, summed
+	// over them (skeinmon.Client adapts a *skein.Client). Defaults to
+	// none: the metric is absent, since enqueues happen wherever clients
+	// run and a store does not count them.
+	Enqueuers []EnqueueCounter
 	// Store is the job store the asyncdb tools read. Defaults to nil: the
 	// asyncdb tools say that no store is configured.
 	Store store.Store

@@ -25,6 +25,21 @@ type RunCounter interface {
 	RunCounts() []RunCount
 }
 
+// EnqueueCounter is implemented by job clients that count the jobs they
+// enqueued since they were made (the skeinmon adapter of a skein client
+// does). /metrics exports the counts of [Config.Enqueuers] as
+// skein_jobs_enqueued_total.
+type EnqueueCounter interface {
+	EnqueueCounts() []EnqueueCount
+}
+
+// EnqueueCount counts the jobs of one kind enqueued on one queue.
+type EnqueueCount struct {
+	Queue string
+	Kind  string
+	Jobs  uint64
+}
+
 // RunCount counts the runs of one kind of job on one queue.
 type RunCount struct {
 	Queue   string

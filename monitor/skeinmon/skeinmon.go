@@ -1,10 +1,12 @@
 // Package skeinmon shows a [skein.Dispatcher] to the monitor: it adapts
 // the dispatcher's status, poll records and job records to
 // [monitor.Dispatcher], so that the async tools, /metrics and statsd read
-// them.
+// them. [Client] adapts a [skein.Client]'s enqueue counts, for
+// skein_jobs_enqueued_total.
 //
 //	m, err := monitor.New(&monitor.Config{
 //		Dispatchers: []monitor.Dispatcher{skeinmon.New(d)},
+//		Enqueuers:   []monitor.EnqueueCounter{skeinmon.Client(client)},
 //		Store:       st,
 //	})
 package skeinmon
@@ -120,6 +122,21 @@ func (a *Dispatcher) RunCounts() []monitor.RunCount {
 		}
 		waited := monitor.OutcomeCount{Runs: rc.Waited.Runs, Seconds: rc.Waited.Seconds, Bounds: skein.RunWaitBuckets, Buckets: rc.Waited.Buckets}
 		out[i] = monitor.RunCount{Queue: rc.Queue, Kind: rc.Kind, Started: rc.Started, Waited: waited, Ended: ended}
+	}
+	return out
+}
+
+// Client adapts a *skein.Client to [monitor.EnqueueCounter].
+func Client(c *skein.Client) monitor.EnqueueCounter { return clientCounts{c} }
+
+type clientCounts struct{ c *skein.Client }
+
+// EnqueueCounts implements [monitor.EnqueueCounter].
+func (a clientCounts) EnqueueCounts() []monitor.EnqueueCount {
+	counts := a.c.EnqueueCounts()
+	out := make([]monitor.EnqueueCount, len(counts))
+	for i, ec := range counts {
+		out[i] = monitor.EnqueueCount{Queue: ec.Queue, Kind: ec.Kind, Jobs: ec.Jobs}
 	}
 	return out
 }

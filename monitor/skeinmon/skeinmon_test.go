@@ -453,7 +453,16 @@ func TestMetricsCountEveryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := monitor.New(&monitor.Config{Dispatchers: []monitor.Dispatcher{New(d)}})
+	client, err := skein.NewClient(st, &skein.ClientConfig{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := skein.NewClient(st, &skein.ClientConfig{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(&monitor.Config{Dispatchers: []monitor.Dispatcher{New(d)},
+		Enqueuers: []monitor.EnqueueCounter{Client(client), Client(other)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,9 +472,12 @@ func TestMetricsCountEveryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Stop(ctx)
-	client, err := skein.NewClient(st, &skein.ClientConfig{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
+	// Two jobs from another client on another queue, the second refused
+	// for its unique key (not counted).
+	for range 2 {
+		if _, err := other.Enqueue(ctx, okArgs{}, &skein.EnqueueOpts{Queue: "later", RunIn: time.Hour, UniqueKey: "once"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	const oks, fails = 20, 5
 	for i := range oks + fails {
@@ -488,6 +500,9 @@ func TestMetricsCountEveryRun(t *testing.T) {
 		`skein_job_duration_seconds_count{kind="send_push",outcome="succeeded",queue="default"} 20`,
 		`skein_job_duration_seconds_bucket{kind="send_push",outcome="succeeded",queue="default",le="+Inf"} 20`,
 		`skein_job_wait_seconds_count{queue="default"} 25`,
+		`skein_jobs_enqueued_total{kind="send_push",queue="default"} 20`,
+		`skein_jobs_enqueued_total{kind="send_text_message",queue="default"} 5`,
+		`skein_jobs_enqueued_total{kind="send_push",queue="later"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
