@@ -295,3 +295,54 @@ func TestQuery(t *testing.T) {
 		t.Errorf("bad query: %v", err)
 	}
 }
+
+// TestBidiControlsVisible: an invisible right-to-left override in a value,
+// key or type would reverse what follows it on screen, so skein's style
+// shows it (and its kin) as "<U+202E>"; eliot-tree's style keeps it, as
+// eliot-tree does.
+func TestBidiControlsVisible(t *testing.T) {
+	t.Parallel()
+	line := "{\"v\": \"pay \u202Eoiv.exe\u202C ok\", \"k\u2066\": \"\u200F\", \"timestamp\": 1795357700.5, \"task_uuid\": \"u\", \"task_level\": [1], \"message_type\": \"m\u202E\"}"
+	m, err := ParseMessage([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := NewBuilder(nil).Add(m)
+	render := func(cfg *TextConfig) string {
+		var out bytes.Buffer
+		r, err := NewTextRenderer(&out, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Render(task); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	got := render(&TextConfig{})
+	for _, want := range []string{"m<U+202E>/1", "v: pay <U+202E>oiv.exe<U+202C> ok", "k<U+2066>: <U+200F>"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("skein style lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.ContainsAny(got, "\u202E\u202C\u2066\u200F") {
+		t.Errorf("skein style kept a bidirectional control:\n%q", got)
+	}
+	if got := render(&TextConfig{Style: StyleEliotTree}); !strings.Contains(got, "pay \u202Eoiv.exe\u202C ok") {
+		t.Errorf("eliot-tree style changed the value:\n%q", got)
+	}
+	var page bytes.Buffer
+	h := NewHTMLRenderer(&page, nil)
+	if err := h.Render(task); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(page.String(), "\u202E\u202C") || !strings.Contains(page.String(), "&lt;U+202E&gt;") {
+		t.Errorf("the HTML page does not show the override as text")
+	}
+}

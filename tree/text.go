@@ -187,7 +187,7 @@ func (r *TextRenderer) Render(t *Task) error {
 		return r.err
 	}
 	r.paintStart(slotRoot)
-	r.buf = appendEscaped(r.buf, t.UUID, false)
+	r.buf = r.esc(r.buf, t.UUID, false)
 	r.paintEnd(slotRoot)
 	r.buf = append(r.buf, '\n')
 	r.prefix = r.prefix[:0]
@@ -406,7 +406,7 @@ func (r *TextRenderer) label(it item) bool {
 	if it.isIdx {
 		r.buf = strconv.AppendInt(r.buf, int64(it.index), 10)
 	} else {
-		r.buf = appendEscaped(r.buf, it.key, false)
+		r.buf = r.esc(r.buf, it.key, false)
 	}
 	r.paintEnd(slotPropKey)
 	r.buf = append(r.buf, ':', ' ')
@@ -483,7 +483,7 @@ func (r *TextRenderer) appendText(s string) bool {
 		}
 	}
 	start := len(r.buf)
-	r.buf = appendEscaped(r.buf, s, true)
+	r.buf = r.esc(r.buf, s, true)
 	if cut {
 		r.buf = append(r.buf, "…"...)
 	}
@@ -499,9 +499,16 @@ func (r *TextRenderer) appendText(s string) bool {
 }
 
 // appendEscaped appends s with control characters replaced by their
-// Control Pictures (U+2400 + c, DEL as U+2421) and invalid UTF-8 by U+FFFD;
-// "\n" is kept when keepNL.
+// Control Pictures (U+2400 + c, DEL as U+2421), invalid UTF-8 by U+FFFD and
+// the bidirectional-text controls (which would reorder what follows them on
+// screen) by "<U+202E>" and the like; "\n" is kept when keepNL.
 func appendEscaped(b []byte, s string, keepNL bool) []byte {
+	return appendEscapedBidi(b, s, keepNL, true)
+}
+
+// appendEscapedBidi is appendEscaped, with the bidirectional-text controls
+// kept as they are unless visibleBidi (eliot-tree keeps them).
+func appendEscapedBidi(b []byte, s string, keepNL, visibleBidi bool) []byte {
 	i := 0
 	for j := 0; j < len(s); {
 		c := s[j]
@@ -511,6 +518,13 @@ func appendEscaped(b []byte, s string, keepNL bool) []byte {
 		}
 		if c >= utf8.RuneSelf {
 			r, sz := utf8.DecodeRuneInString(s[j:])
+			if visibleBidi && isBidiControl(r) {
+				b = append(b, s[i:j]...)
+				b = fmt.Appendf(b, "<U+%04X>", r)
+				j += sz
+				i = j
+				continue
+			}
 			if r != utf8.RuneError || sz != 1 {
 				j += sz
 				continue
@@ -536,6 +550,18 @@ func appendEscaped(b []byte, s string, keepNL bool) []byte {
 	return append(b, s[i:]...)
 }
 
+// isBidiControl reports whether r is one of the invisible characters that
+// change the display order of text: the embeddings, overrides and isolates
+// (U+202A–U+202E, U+2066–U+2069) and the marks (U+200E, U+200F, U+061C).
+func isBidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
+}
+
+// esc appends s escaped for this renderer's style.
+func (r *TextRenderer) esc(b []byte, s string, keepNL bool) []byte {
+	return appendEscapedBidi(b, s, keepNL, r.cfg.Style != StyleEliotTree)
+}
+
 func appendRune(b []byte, r rune) []byte { return utf8.AppendRune(b, r) }
 
 // messageName writes the label of an action (start message m, end message
@@ -553,7 +579,7 @@ func (r *TextRenderer) messageName(m, end *Message) {
 	switch {
 	case m.IsAction:
 		r.paintStart(slotParent)
-		r.buf = appendEscaped(r.buf, m.ActionType, false)
+		r.buf = r.esc(r.buf, m.ActionType, false)
 		r.paintEnd(slotParent)
 		r.paintStart(slotTaskLevel)
 		r.buf = m.Level.Append(r.buf)
@@ -575,7 +601,7 @@ func (r *TextRenderer) messageName(m, end *Message) {
 		if slot >= 0 {
 			r.paintStart(slot)
 		}
-		r.buf = appendEscaped(r.buf, m.ActionStatus, false)
+		r.buf = r.esc(r.buf, m.ActionStatus, false)
 		if slot >= 0 {
 			r.paintEnd(slot)
 		}
@@ -590,7 +616,7 @@ func (r *TextRenderer) messageName(m, end *Message) {
 		}
 	case m.HasMessageType:
 		r.paintStart(slotParent)
-		r.buf = appendEscaped(r.buf, m.MessageType, false)
+		r.buf = r.esc(r.buf, m.MessageType, false)
 		r.paintEnd(slotParent)
 		r.paintStart(slotTaskLevel)
 		r.buf = m.Level.Append(r.buf)
