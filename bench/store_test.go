@@ -216,18 +216,20 @@ func storeSystems(b *testing.B) []storeSystem {
 func BenchmarkStoreInsertBatch(b *testing.B) {
 	const size = 1000
 	for _, sys := range storeSystems(b) {
-		b.Run(fmt.Sprintf("system=%s/size=%d", sys.name, size), func(b *testing.B) {
-			ctx := context.Background()
-			sys.meter.start(b)
-			for b.Loop() {
-				if err := sys.insert(ctx, size); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "jobs/s")
-			sys.meter.report(b, b.N*size)
-		})
+		b.Run(fmt.Sprintf("system=%s/size=%d", sys.name, size), func(b *testing.B) { storeInsertBatch(b, sys, size) })
 	}
+}
+
+func storeInsertBatch(b *testing.B, sys storeSystem, size int) {
+	ctx := context.Background()
+	sys.meter.start(b)
+	for b.Loop() {
+		if err := sys.insert(ctx, size); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "jobs/s")
+	sys.meter.report(b, b.N*size)
 }
 
 // BenchmarkStoreInsertOne inserts one job per call from 8 goroutines.
@@ -236,22 +238,24 @@ func BenchmarkStoreInsertOne(b *testing.B) {
 		if sys.name == "river-copy" {
 			continue
 		}
-		b.Run("system="+sys.name, func(b *testing.B) {
-			ctx := context.Background()
-			sys.meter.start(b)
-			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := sys.insert(ctx, 1); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
-			sys.meter.report(b, b.N)
-		})
+		b.Run("system="+sys.name, func(b *testing.B) { storeInsertOne(b, sys) })
 	}
+}
+
+func storeInsertOne(b *testing.B, sys storeSystem) {
+	ctx := context.Background()
+	sys.meter.start(b)
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := sys.insert(ctx, 1); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	sys.meter.report(b, b.N)
 }
 
 // BenchmarkStoreCycle is the store's share of running jobs: 50 workers of
@@ -259,53 +263,55 @@ func BenchmarkStoreInsertOne(b *testing.B) {
 // own call, as a dispatcher's workers do. skein only: River has no public
 // store-level API for it (the end-to-end comparison is the jobs benchmark).
 func BenchmarkStoreCycle(b *testing.B) {
-	const workers, claimBatch = 50, 10
 	for _, sys := range storeSystems(b) {
 		if !strings.HasPrefix(sys.name, "skein-") {
 			continue
 		}
-		b.Run("system="+sys.name, func(b *testing.B) {
-			ctx := context.Background()
-			s := sys.store
-			d := "bench-" + uuid.NewString()
-			if err := s.RegisterDispatcher(ctx, &store.Dispatcher{ID: d}); err != nil {
-				b.Fatal(err)
-			}
-			for done := 0; done < b.N; done += 1000 {
-				if err := sys.insert(ctx, min(1000, b.N-done)); err != nil {
-					b.Fatal(err)
+		b.Run("system="+sys.name, func(b *testing.B) { storeCycle(b, sys) })
+	}
+}
+
+func storeCycle(b *testing.B, sys storeSystem) {
+	const workers, claimBatch = 50, 10
+	ctx := context.Background()
+	s := sys.store
+	d := "bench-" + uuid.NewString()
+	if err := s.RegisterDispatcher(ctx, &store.Dispatcher{ID: d}); err != nil {
+		b.Fatal(err)
+	}
+	for done := 0; done < b.N; done += 1000 {
+		if err := sys.insert(ctx, min(1000, b.N-done)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sys.meter.start(b)
+	b.ResetTimer()
+	var finished atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for finished.Load() < int64(b.N) {
+				jobs, err := s.Claim(ctx, &store.ClaimParams{Dispatcher: d, Agent: "main", Limit: claimBatch})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if len(jobs) == 0 {
+					return
+				}
+				for _, j := range jobs {
+					nh, err := s.Finish(ctx, []*store.Outcome{{ID: j.ID, Dispatcher: d, Slot: j.Slot, State: store.StateCompleted}})
+					if err != nil || len(nh) > 0 {
+						b.Errorf("finish: %v %v", nh, err)
+						return
+					}
+					finished.Add(1)
 				}
 			}
-			sys.meter.start(b)
-			b.ResetTimer()
-			var finished atomic.Int64
-			var wg sync.WaitGroup
-			for range workers {
-				wg.Go(func() {
-					for finished.Load() < int64(b.N) {
-						jobs, err := s.Claim(ctx, &store.ClaimParams{Dispatcher: d, Agent: "main", Limit: claimBatch})
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						if len(jobs) == 0 {
-							return
-						}
-						for _, j := range jobs {
-							nh, err := s.Finish(ctx, []*store.Outcome{{ID: j.ID, Dispatcher: d, Slot: j.Slot, State: store.StateCompleted}})
-							if err != nil || len(nh) > 0 {
-								b.Errorf("finish: %v %v", nh, err)
-								return
-							}
-							finished.Add(1)
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(finished.Load())/b.Elapsed().Seconds(), "jobs/s")
-			sys.meter.report(b, int(finished.Load()))
 		})
 	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(finished.Load())/b.Elapsed().Seconds(), "jobs/s")
+	sys.meter.report(b, int(finished.Load()))
 }

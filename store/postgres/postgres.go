@@ -521,6 +521,21 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::json
 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ` + shared.PendingStates + ` DO NOTHING
 RETURNING id`
 
+// insertPlainOneSQL and insertPlainManySQL insert jobs none of which has a
+// unique key. Without ON CONFLICT the server inserts each row once, where
+// ON CONFLICT's speculative insertion also locks a token and writes a
+// confirmation record per row (about 50 bytes of WAL per job, see
+// docs/BENCHMARKS.md). An id that exists still fails on the primary key.
+const (
+	insertPlainOneSQL = `INSERT INTO skein_jobs (id, kind, queue, priority, args, metadata, state, max_attempts, timeout_us,
+	scheduled_at, created_at, workflow_id, task_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+	insertPlainManySQL = `INSERT INTO skein_jobs (id, kind, queue, priority, args, metadata, state, max_attempts, timeout_us,
+	scheduled_at, created_at, workflow_id, task_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::json[], $6::json[], $7::text[], $8::integer[],
+	$9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[])`
+)
+
 // Insert implements store.Store.
 func (s *Store) Insert(ctx context.Context, params []*store.InsertParams) ([]store.InsertResult, error) {
 	if err := s.checkOpen("inserting jobs"); err != nil {
@@ -556,7 +571,7 @@ func (s *Store) insertDirect(ctx context.Context, params []*store.InsertParams) 
 		queues map[string]bool
 		err    error
 	)
-	if len(params) == 1 || s.copies(params) {
+	if len(params) == 1 || !hasUniqueKey(params) {
 		// One statement is atomic by itself: no transaction round trips.
 		// A unique key's holder may finish between the INSERT and the
 		// SELECT that reads it: then the INSERT is tried again.
@@ -582,15 +597,18 @@ var errHolderGone = errors.New("the job holding the unique key finished meanwhil
 
 // copies reports whether insert uses COPY for params.
 func (s *Store) copies(params []*store.InsertParams) bool {
-	if len(params) < s.cfg.CopyThreshold {
-		return false
-	}
+	return len(params) >= s.cfg.CopyThreshold && !hasUniqueKey(params)
+}
+
+// hasUniqueKey reports whether any of params has a unique key: only then
+// does insert need ON CONFLICT.
+func hasUniqueKey(params []*store.InsertParams) bool {
 	for _, p := range params {
 		if p.UniqueKey != "" {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // InsertTx implements store.Store: tx is a pgx.Tx or a *sql.Tx.
@@ -674,7 +692,19 @@ func (s *Store) insert(ctx context.Context, q querier, params []*store.InsertPar
 			queues[jobs[i].Queue] = true
 		}
 	}
+	keyed := hasUniqueKey(params)
 	switch {
+	case len(jobs) == 1 && !keyed:
+		j := jobs[0]
+		_, err := q.Exec(ctx, insertPlainOneSQL, j.ID, j.Kind, j.Queue, j.Priority, []byte(j.Args), []byte(j.Metadata), string(j.State),
+			j.MaxAttempts, j.Timeout.Microseconds(), j.ScheduledAt, j.CreatedAt, j.WorkflowID, j.TaskID)
+		switch {
+		case isDuplicateID(err):
+			return nil, nil, fmt.Errorf("inserting job %s: %w", j.ID, store.ErrJobExists)
+		case err != nil:
+			return nil, nil, fmt.Errorf("inserting job %s: %w", j.ID, err)
+		}
+		return res, queues, nil
 	case len(jobs) == 1:
 		j := jobs[0]
 		var id string
@@ -719,6 +749,16 @@ func (s *Store) insert(ctx context.Context, q querier, params []*store.InsertPar
 			timeouts[i] = j.Timeout.Microseconds()
 			scheds[i], createds[i] = j.ScheduledAt, j.CreatedAt
 			uniques[i] = nullString(j.UniqueKey)
+		}
+		if !keyed {
+			_, err := q.Exec(ctx, insertPlainManySQL, ids, kinds, qs, prios, argss, metas, states, maxs, timeouts, scheds, createds, wfs, tasks)
+			if isDuplicateID(err) {
+				return nil, nil, fmt.Errorf("inserting %d jobs: %w (%s)", n, store.ErrJobExists, pgDetail(err))
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("inserting %d jobs: %w", n, err)
+			}
+			return res, queues, nil
 		}
 		rows, err := q.Query(ctx, insertManySQL, ids, kinds, qs, prios, argss, metas, states, maxs, timeouts, scheds, createds, wfs, tasks, uniques)
 		if err != nil {
@@ -794,6 +834,7 @@ func insertSQLTx(ctx context.Context, tx *sql.Tx, params []*store.InsertParams) 
 	queues := map[string]bool{}
 	const chunk = 1000 // 14 parameters a row, under PostgreSQL's 65535
 	inserted := map[string]bool{}
+	keyed := hasUniqueKey(params)
 	for start := 0; start < len(params); start += chunk {
 		end := min(start+chunk, len(params))
 		var sb strings.Builder
@@ -823,6 +864,19 @@ func insertSQLTx(ctx context.Context, tx *sql.Tx, params []*store.InsertParams) 
 			}
 			args = append(args, j.ID, j.Kind, j.Queue, j.Priority, string(j.Args), string(j.Metadata), string(j.State), j.MaxAttempts,
 				j.Timeout.Microseconds(), j.ScheduledAt, j.CreatedAt, j.WorkflowID, j.TaskID, unique)
+		}
+		if !keyed {
+			// Every row goes in, or the statement fails.
+			if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+				if isDuplicateID(err) {
+					return nil, nil, fmt.Errorf("inserting jobs: %w (%s)", store.ErrJobExists, pgDetail(err))
+				}
+				return nil, nil, fmt.Errorf("inserting jobs: %w", err)
+			}
+			for i := start; i < end; i++ {
+				inserted[res[i].Job.ID] = true
+			}
+			continue
 		}
 		sb.WriteString(` ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ` + shared.PendingStates + ` DO NOTHING RETURNING id`)
 		rows, err := tx.QueryContext(ctx, sb.String(), args...)
