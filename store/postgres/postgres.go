@@ -12,8 +12,9 @@
 // many goroutines enqueueing or finishing one job each share statements and
 // commits. Each call still returns only after its own rows are committed, and
 // an error (a duplicate id, say) is reported to the call it belongs to. An
-// idle store runs a call at once; a combined insert with fewer calls than the
-// previous one waits up to CombineWait (200 µs) for as many, so that
+// idle store runs a call at once; a combined insert with fewer calls than
+// the callers of the last few rounds (those served and those that queued
+// meanwhile) waits up to CombineWait (200 µs) for as many, so that
 // goroutines enqueueing in a loop keep sharing one commit rather than
 // splitting into alternating small ones.
 //
@@ -110,9 +111,9 @@ type Config struct {
 	// calls, are combined (see the package doc). Defaults to 1000.
 	MaxCombined int
 	// CombineWait is how long a combined insert statement that gathered
-	// fewer calls than the previous one waits for as many before it runs
-	// (see the package doc); a lone caller never waits. Defaults to
-	// 200 µs; negative: no wait.
+	// fewer calls than the callers of the last few rounds waits for as many
+	// before it runs (see the package doc); a lone caller never waits.
+	// Defaults to 200 µs; negative: no wait.
 	CombineWait time.Duration
 	// AutoMigrate applies pending migrations in Open. Defaults to false:
 	// run `skein migrate up` (or MigrateUp) first.

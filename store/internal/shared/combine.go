@@ -3,7 +3,9 @@ package shared
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skeinhq/skein/store"
@@ -12,19 +14,31 @@ import (
 // Combiner runs calls of one kind in batches from one goroutine: calls that
 // arrive while a batch runs go together in the next one. An idle combiner
 // runs a call at once. With Linger, a batch that gathered fewer calls than
-// the previous one waits up to Linger for as many: callers that loop (each
-// waiting for its own call, then sending the next) come back together, and
-// without the wait the first of them would run alone and the others after
-// it, in two commits instead of one, time after time.
+// the callers of any of the last few rounds (lingerWindow: those a round
+// served and those that queued while it ran) waits up to Linger for as
+// many: callers that loop (each waiting for its own call, then sending
+// the next) come back together, and without the wait the first of them
+// would run alone and the others after it, in two commits instead of one,
+// time after time. Measuring against the largest recent batch rather than
+// the previous one also mends a split: eight callers that once fell into
+// two groups of four (one group late by more than Linger) would otherwise
+// alternate, each group waiting for the other's commit, for good.
 type Combiner[C any] struct {
 	In   chan *C
 	Max  int                                // most rows in one batch
 	Size func(c *C) int                     // rows of a call
 	Run  func(ctx context.Context, cs []*C) // runs a batch, ending every call
 	// Linger, when positive, lets a batch smaller (in calls) than the
-	// previous one wait up to Linger for as many calls.
+	// callers of recent batches wait up to Linger for as many calls.
 	Linger time.Duration
+
+	// queued counts the callers blocked sending on In (see Submit).
+	queued atomic.Int64
 }
+
+// lingerWindow is how many recent batches a lingering batch measures
+// itself against: callers that became fewer cost at most that many waits.
+const lingerWindow = 8
 
 // Loop runs batches until ctx ends.
 func (m *Combiner[C]) Loop(ctx context.Context) {
@@ -34,7 +48,8 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 		linger = time.NewTimer(m.Linger)
 		linger.Stop()
 	}
-	prev := 0
+	var recent [lingerWindow]int // sizes of the last batches, in calls
+	next := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -53,10 +68,11 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 				break more
 			}
 		}
-		if linger != nil && len(batch) < prev && rows < m.Max {
+		want := slices.Max(recent[:])
+		if linger != nil && len(batch) < want && rows < m.Max {
 			linger.Reset(m.Linger)
 		wait:
-			for len(batch) < prev && rows < m.Max {
+			for len(batch) < want && rows < m.Max {
 				select {
 				case c := <-m.In:
 					batch = append(batch, c)
@@ -69,8 +85,13 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 			}
 			linger.Stop()
 		}
-		prev = len(batch)
 		m.Run(ctx, batch)
+		// The callers of this round: those it served and those that
+		// queued meanwhile. A batch that stopped at as many calls as the
+		// round before it would otherwise leave the same straggler out
+		// every time.
+		recent[next] = len(batch) + int(m.queued.Load())
+		next = (next + 1) % lingerWindow
 		clear(batch)
 	}
 }
@@ -107,9 +128,12 @@ func Submit[C any](ctx context.Context, g *Gate, m *Combiner[C], c *C, done <-ch
 		return store.ErrClosed
 	}
 	defer g.leave()
+	m.queued.Add(1)
 	select {
 	case m.In <- c:
+		m.queued.Add(-1)
 	case <-ctx.Done():
+		m.queued.Add(-1)
 		return ctx.Err()
 	}
 	select {
