@@ -42,10 +42,10 @@ type agent struct {
 	// Guarded by d.mu.
 	active int
 	more   bool // the last claim was capped by the free slots
-	// carry: the loop was woken to claim, and will store the pending
-	// outcomes with that claim (store.Store.FinishClaim: one commit for
-	// both), so finished runs leave their outcomes to it rather than wake
-	// the completer.
+	// carry (with Config.OutcomesWithClaims): the loop was woken to
+	// claim, and will store the pending outcomes with that claim
+	// (store.Store.FinishClaim: one commit for both), so finished runs
+	// leave their outcomes to it rather than wake the completer.
 	carry bool
 	ended bool // the loop returned: outcomes go to the completer
 }
@@ -99,7 +99,7 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 	}
 	active := a.active
 	var batch []*finishing
-	if free > 0 {
+	if free > 0 && d.cfg.OutcomesWithClaims {
 		batch = d.takePendingLocked()
 	}
 	carried := a.carry
@@ -387,7 +387,7 @@ func (d *Dispatcher) complete(r *run, f *finishing) {
 	a.active--
 	wake := a.more
 	a.more = false
-	if wake && !a.ended {
+	if wake && !a.ended && d.cfg.OutcomesWithClaims {
 		a.carry = true
 	}
 	carry := a.carry

@@ -119,6 +119,9 @@ func TestCausalityInvariant(t *testing.T) {
 			cfg.Logger = action.New(buf, nil)
 			cfg.DeadAfter = time.Second
 			cfg.Agents = []skein.AgentConfig{{Size: 4 + i*3}}
+			// The second stores outcomes with its claims, the first
+			// through its completer.
+			cfg.OutcomesWithClaims = i == 1
 			_, ev := h.start(cfg)
 			events = append(events, ev)
 		}

@@ -350,6 +350,7 @@ func TestEnqueueMany(t *testing.T) {
 		})
 		cfg := h.testConfig(handlers)
 		cfg.Agents = []skein.AgentConfig{{Size: 7}}
+		cfg.OutcomesWithClaims = true // a busy agent: outcomes go with its claims
 		_, events := h.start(cfg)
 		const n = 200
 		params := make([]skein.EnqueueParams, n)
@@ -520,4 +521,77 @@ func TestEndJobAction(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingFinishClaim is a real store whose first FinishClaim carrying
+// outcomes fails having applied nothing, as a dropped connection would.
+type failingFinishClaim struct {
+	store.Store
+	failed atomic.Bool
+}
+
+func (s *failingFinishClaim) FinishClaim(ctx context.Context, outcomes []*store.Outcome, p *store.ClaimParams) ([]string, []*store.Job, error) {
+	if len(outcomes) > 0 && s.failed.CompareAndSwap(false, true) {
+		return nil, nil, errors.New("connection reset (injected)")
+	}
+	return s.Store.FinishClaim(ctx, outcomes, p)
+}
+
+// With OutcomesWithClaims, outcomes whose claim failed go back to the
+// completer: every job is still completed, once.
+func TestOutcomesWithFailedClaim(t *testing.T) {
+	eachStore(t, func(t *testing.T, h *harness) {
+		handlers := skein.NewHandlers()
+		skein.AddHandler(handlers, func(context.Context, *skein.Job[greet]) error { return nil })
+		st := &failingFinishClaim{Store: h.store}
+		cfg := h.testConfig(handlers)
+		cfg.Agents = []skein.AgentConfig{{Size: 3}}
+		cfg.OutcomesWithClaims = true
+		d, err := skein.NewDispatcher(st, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, unsubscribe := d.Subscribe(1000)
+		defer unsubscribe()
+		const n = 30
+		params := make([]skein.EnqueueParams, n)
+		for i := range params {
+			params[i] = skein.EnqueueParams{Args: greet{Name: fmt.Sprint(i)}}
+		}
+		if _, err := h.client.EnqueueMany(context.Background(), params); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		completed := map[string]int{}
+		timer := time.NewTimer(waitTimeout)
+		defer timer.Stop()
+		for len(completed) < n {
+			select {
+			case e := <-events:
+				if e.State == store.StateCompleted {
+					completed[e.JobID]++
+				}
+			case <-timer.C:
+				t.Fatalf("%d of %d jobs completed", len(completed), n)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := d.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !st.failed.Load() {
+			t.Fatal("no FinishClaim with outcomes was made")
+		}
+		for id, c := range completed {
+			if c != 1 {
+				t.Errorf("job %s completed %d times", id, c)
+			}
+			if j := h.getJob(id); j.State != store.StateCompleted || j.Attempt != 1 {
+				t.Errorf("job %s: %s at attempt %d, want completed at attempt 1", id, j.State, j.Attempt)
+			}
+		}
+	})
 }

@@ -90,14 +90,18 @@ func (e *environment) pgCost(ctx context.Context) (c serverCost, ok bool, err er
 
 // costMeter emits a measurement's server cost per job.
 type costMeter struct {
-	env    *environment
-	system string
-	emit   func(result)
-	start  serverCost
-	ok     bool
+	env      *environment
+	system   string
+	postgres bool // the system runs on the PostgreSQL cluster
+	emit     func(result)
+	start    serverCost
+	ok       bool
 }
 
 func (m *costMeter) begin(ctx context.Context) error {
+	if !m.postgres {
+		return nil
+	}
 	var err error
 	m.start, m.ok, err = m.env.pgCost(ctx)
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,7 @@ var errUnsupported = errors.New("unsupported")
 
 func measure(ctx context.Context, c *config, env *environment, sys system, emit func(result)) error {
 	name := sysName(sys)
-	cost := &costMeter{env: env, system: name, emit: emit}
+	cost := &costMeter{env: env, system: name, emit: emit, postgres: name == "skein-postgres" || strings.HasPrefix(name, "river")}
 	skip := sys.Skip()
 	groups := map[string]string{"enqueue_jobs_per_sec": "enqueue", "enqueue_batch_jobs_per_sec": "batch",
 		"e2e_jobs_per_sec": "e2e", "latency_p50_ms": "latency"}

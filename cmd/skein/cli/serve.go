@@ -131,6 +131,8 @@ type serveFile struct {
 		BackoffBase yamlDuration `yaml:"backoff_base"`
 		// BackoffMax defaults to 24 h.
 		BackoffMax yamlDuration `yaml:"backoff_max"`
+		// OutcomesWithClaims defaults to false.
+		OutcomesWithClaims bool `yaml:"outcomes_with_claims"`
 	} `yaml:"dispatcher"`
 	// Agents defaults to one agent "main" of size 10 on every queue, for
 	// the built-in kinds.
@@ -392,6 +394,7 @@ func loadServeSetup(o *serveOptions, logsGiven bool) (*serveSetup, error) {
 		CompletedRetention: time.Duration(dy.CompletedRetention),
 		CancelledRetention: time.Duration(dy.CancelledRetention),
 		DiscardedRetention: time.Duration(dy.DiscardedRetention),
+		OutcomesWithClaims: dy.OutcomesWithClaims,
 	}
 	if dy.BackoffBase != 0 || dy.BackoffMax != 0 {
 		dc.Backoff = skein.ExponentialBackoff{Base: time.Duration(dy.BackoffBase), Max: time.Duration(dy.BackoffMax)}

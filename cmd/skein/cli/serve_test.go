@@ -265,3 +265,20 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Errorf("serve output:\n%s", out.String())
 	}
 }
+
+// TestServeConfigDispatcher: the dispatcher section reaches skein.Config.
+func TestServeConfigDispatcher(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "skein.yaml")
+	yaml := "dispatcher:\n  poll_interval: 250ms\n  outcomes_with_claims: true\nagents:\n  - name: a\n    size: 3\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadServeSetup(&serveOptions{config: path}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.dispatcher
+	if d.PollInterval != 250*time.Millisecond || !d.OutcomesWithClaims || len(d.Agents) != 1 || d.Agents[0].Size != 3 {
+		t.Errorf("dispatcher config %+v, want poll 250ms, outcomes with claims, one agent of 3", d)
+	}
+}
