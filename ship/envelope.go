@@ -160,15 +160,15 @@ func parseTemplate(s string) (*templateEncoder, error) {
 	sample.add([]byte(`{"n":2}`))
 	t.framing = NDJSON
 	body := t.encode(nil, sample, time.Unix(0, 0))
-	for i, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
-		if !t.perRecord && i > 0 {
-			break
-		}
-		if !json.Valid([]byte(line)) {
-			if !t.perRecord {
-				line = string(body)
-			}
-			return nil, fmt.Errorf("template does not make valid JSON (a placeholder inside quotes, or a missing comma?); with sample records it makes %s", line)
+	// A batch template makes one document (its literal line breaks are
+	// JSON whitespace); a record template one line per record.
+	docs := []string{string(body)}
+	if t.perRecord {
+		docs = strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+	}
+	for _, doc := range docs {
+		if !json.Valid([]byte(doc)) {
+			return nil, fmt.Errorf("template does not make valid JSON (a placeholder inside quotes, or a missing comma?); with sample records it makes %s", doc)
 		}
 	}
 	return t, nil
