@@ -206,7 +206,7 @@ func TestTemplateErrors(t *testing.T) {
 		{`{"a": "{{records_string}}"}`, "valid JSON"},
 		{`{"a": {{records}}`, "valid JSON"},
 		{`{"a": {{records}`, "unclosed"},
-		{"[{{records}}]\n0", "valid JSON"}, // a second document after a line break
+		{"[{{records}}]\n0", "valid JSON"},     // a second document after a line break
 		{"{\"r\":\n{{record}}}", "valid JSON"}, // a record template must make one line per record
 	}
 	for _, tt := range tests {
