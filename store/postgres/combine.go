@@ -32,11 +32,12 @@ func (s *Store) insertCombined(ctx context.Context, params []*store.InsertParams
 	return c.res, c.queues, c.err
 }
 
+// runInserts runs a batch of insert calls; the combiner ends them
+// (closes done) once it returned.
 func (s *Store) runInserts(ctx context.Context, calls []*insertCall) {
 	if len(calls) == 1 {
 		c := calls[0]
 		c.res, c.queues, c.err = s.insertDirect(ctx, c.params)
-		close(c.done)
 		return
 	}
 	var all []*store.InsertParams
@@ -50,8 +51,7 @@ func (s *Store) runInserts(ctx context.Context, calls []*insertCall) {
 	if err != nil {
 		for _, c := range calls {
 			c.res, c.queues, c.err = s.insertDirect(ctx, c.params)
-			close(c.done)
-		}
+			}
 		return
 	}
 	for _, c := range calls {
@@ -62,7 +62,6 @@ func (s *Store) runInserts(ctx context.Context, calls []*insertCall) {
 				c.queues[r.Job.Queue] = true
 			}
 		}
-		close(c.done)
 	}
 }
 

@@ -229,7 +229,8 @@ func Open(ctx context.Context, cfg *Config) (*Store, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.inserts = &shared.Combiner[insertCall]{In: make(chan *insertCall), Max: c.MaxCombined,
-		Size: func(c *insertCall) int { return len(c.params) }, Run: s.runInserts, Linger: c.CombineWait}
+		Size: func(c *insertCall) int { return len(c.params) }, Run: s.runInserts, Linger: c.CombineWait,
+		Done: func(c *insertCall) { close(c.done) }}
 	s.finishes = &shared.Combiner[finishCall]{In: make(chan *finishCall), Max: c.MaxCombined,
 		Size: func(c *finishCall) int { return len(c.outcomes) }, Run: s.runFinishes}
 	s.wg.Go(s.sendNotifications)

@@ -31,6 +31,12 @@ type Combiner[C any] struct {
 	// Linger, when positive, lets a batch smaller (in calls) than the
 	// callers of recent batches wait up to Linger for as many calls.
 	Linger time.Duration
+	// Done, when set, ends a call (wakes its caller); Loop calls it for
+	// every call of a batch once Run returned, and Run then must not end
+	// calls itself. Only then are the callers that queued while Run ran
+	// counted among the callers of its round: a caller that Run itself
+	// woke could already be queued again, and would count twice.
+	Done func(c *C)
 
 	// queued counts the callers blocked sending on In (see Submit).
 	queued atomic.Int64
@@ -55,6 +61,7 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case c := <-m.In:
+			m.queued.Add(-1) // the receiver uncounts: see Submit
 			batch = append(batch[:0], c)
 		}
 		rows := m.Size(batch[0])
@@ -62,6 +69,7 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 		for rows < m.Max {
 			select {
 			case c := <-m.In:
+				m.queued.Add(-1) // the receiver uncounts: see Submit
 				batch = append(batch, c)
 				rows += m.Size(c)
 			default:
@@ -75,6 +83,7 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 			for len(batch) < want && rows < m.Max {
 				select {
 				case c := <-m.In:
+					m.queued.Add(-1) // the receiver uncounts: see Submit
 					batch = append(batch, c)
 					rows += m.Size(c)
 				case <-linger.C:
@@ -86,11 +95,17 @@ func (m *Combiner[C]) Loop(ctx context.Context) {
 			linger.Stop()
 		}
 		m.Run(ctx, batch)
-		// The callers of this round: those it served and those that
-		// queued meanwhile. A batch that stopped at as many calls as the
-		// round before it would otherwise leave the same straggler out
-		// every time.
-		recent[next] = len(batch) + int(m.queued.Load())
+		// The callers of this round: those it served and, when Loop ends
+		// the calls, those that queued meanwhile. A batch that stopped at
+		// as many calls as the round before it would otherwise leave the
+		// same straggler out every time.
+		recent[next] = len(batch)
+		if m.Done != nil {
+			recent[next] += max(int(m.queued.Load()), 0) // calls sent to In directly are not counted
+			for _, c := range batch {
+				m.Done(c)
+			}
+		}
 		next = (next + 1) % lingerWindow
 		clear(batch)
 	}
@@ -128,10 +143,12 @@ func Submit[C any](ctx context.Context, g *Gate, m *Combiner[C], c *C, done <-ch
 		return store.ErrClosed
 	}
 	defer g.leave()
+	// Counted while it waits to be received: Loop uncounts it as it
+	// receives it (so that a caller it served is never still counted
+	// when it samples the count), this goroutine if it gives up.
 	m.queued.Add(1)
 	select {
 	case m.In <- c:
-		m.queued.Add(-1)
 	case <-ctx.Done():
 		m.queued.Add(-1)
 		return ctx.Err()

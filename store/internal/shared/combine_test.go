@@ -150,10 +150,8 @@ func TestCombinerCountsQueuedCallers(t *testing.T) {
 			case <-ctx.Done(): // the test ended
 			}
 			<-proceed
-			for _, c := range cs {
-				close(c.done)
-			}
-		}}
+		},
+		Done: func(c *call) { close(c.done) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { m.Loop(ctx) })
@@ -194,6 +192,42 @@ func TestCombinerCountsQueuedCallers(t *testing.T) {
 		t.Errorf("second batch = %d calls, want 9", n)
 	}
 	proceed <- struct{}{}
+}
+
+// A lone caller that loops never waits: the combiner ends its call only
+// after it counted the callers of the round, so the caller cannot be
+// counted twice (once served, once queued again) and make the next batch
+// wait for a second caller that does not exist (Linger is an hour here:
+// one such wait would stall the test).
+func TestCombinerLoneCallerNeverLingers(t *testing.T) {
+	m := &Combiner[call]{In: make(chan *call), Max: 100, Linger: time.Hour,
+		Size: func(*call) int { return 1 },
+		Run:  func(context.Context, []*call) {},
+		Done: func(c *call) { close(c.done) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { m.Loop(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	var g Gate
+	done := make(chan error, 1)
+	go func() {
+		for range 5000 {
+			c := &call{done: make(chan struct{})}
+			if err := Submit(ctx, &g, m, c, c.done); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a lone caller's 5000 calls did not complete in a minute: a batch waited for a caller that does not exist")
+	}
 }
 
 // waitUntil polls cond (another goroutine's progress that no channel
