@@ -128,8 +128,12 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 		Queues: a.cfg.Queues, Kinds: a.cfg.Kinds, Limit: free,
 	})
 	if len(batch) > 0 {
-		if err == nil || errors.Is(err, store.ErrDispatcherDead) || errors.Is(err, store.ErrDispatcherNotFound) {
-			d.stored(cctx, batch, notHeld, false)
+		var after *store.ClaimAfterFinishError
+		if err == nil || errors.As(err, &after) {
+			// A fresh deadline: the claim may have used up cctx's.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.ReleaseTimeout)
+			d.stored(sctx, batch, notHeld, false)
+			cancel()
 			d.doneFinishing(batch)
 		} else {
 			d.putBackPending(batch)

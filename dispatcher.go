@@ -396,14 +396,24 @@ func (d *Dispatcher) flush(ctx context.Context) {
 }
 
 // takePendingLocked removes up to maxFinishBatch pending outcomes, the
-// oldest first. d.mu is held.
+// oldest first, stopping before a second outcome for one job (a store
+// reports the outcomes it refused by job id, which would not tell the two
+// apart). d.mu is held.
 func (d *Dispatcher) takePendingLocked() []*finishing {
-	batch := d.pending
-	if len(batch) > maxFinishBatch {
-		batch = batch[:maxFinishBatch:maxFinishBatch]
-		d.pending = d.pending[maxFinishBatch:]
-	} else {
+	n := min(len(d.pending), maxFinishBatch)
+	seen := make(map[string]bool, n)
+	for i, f := range d.pending[:n] {
+		if seen[f.outcome.ID] {
+			n = i
+			break
+		}
+		seen[f.outcome.ID] = true
+	}
+	batch := d.pending[:n:n]
+	if n == len(d.pending) {
 		d.pending = nil
+	} else {
+		d.pending = d.pending[n:]
 	}
 	return batch
 }

@@ -564,6 +564,11 @@ func TestOutcomesWithFailedClaim(t *testing.T) {
 		if err := d.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { // on a failure; Stop twice is a no-op
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			_ = d.Stop(ctx)
+		})
 		completed := map[string]int{}
 		timer := time.NewTimer(waitTimeout)
 		defer timer.Stop()
@@ -581,6 +586,17 @@ func TestOutcomesWithFailedClaim(t *testing.T) {
 		defer cancel()
 		if err := d.Stop(ctx); err != nil {
 			t.Fatal(err)
+		}
+		// Whatever came after the last awaited event.
+		for drained := false; !drained; {
+			select {
+			case e := <-events:
+				if e.State == store.StateCompleted {
+					completed[e.JobID]++
+				}
+			default:
+				drained = true
+			}
 		}
 		if !st.failed.Load() {
 			t.Fatal("no FinishClaim with outcomes was made")

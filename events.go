@@ -34,7 +34,11 @@ type subscribers struct {
 // outcome this dispatcher stores, and a function that ends the
 // subscription and closes the channel. Sends never block the dispatcher: an
 // event that finds the channel's buffer (of the given size, at least 1)
-// full is dropped and counted ([Dispatcher.DroppedEvents]).
+// full is dropped and counted ([Dispatcher.DroppedEvents]). A job's
+// events come in the order of its runs, except with
+// Config.OutcomesWithClaims after a failed store call: the completer then
+// stores the outcomes that call carried, and the event of a later run of
+// the same job, stored by an agent, may come first.
 func (d *Dispatcher) Subscribe(buffer int) (<-chan Event, func()) {
 	s := &d.subs
 	ch := make(chan Event, max(buffer, 1))

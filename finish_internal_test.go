@@ -2,6 +2,7 @@ package skein
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"testing"
@@ -69,3 +70,27 @@ func TestAppliedEarlier(t *testing.T) {
 type testArgs struct{}
 
 func (testArgs) Kind() string { return "t" }
+
+// TestTakePendingOneOutcomePerJob: a store call never carries two outcomes
+// for one job (stores report refused outcomes by job id); the second waits
+// for the next call, in order.
+func TestTakePendingOneOutcomePerJob(t *testing.T) {
+	d := &Dispatcher{}
+	for _, o := range []struct {
+		id   string
+		slot int64
+	}{{"a", 1}, {"b", 1}, {"a", 2}, {"c", 1}} {
+		d.pending = append(d.pending, &finishing{outcome: &store.Outcome{ID: o.id, Slot: o.slot}})
+	}
+	var got [][]string
+	for len(d.pending) > 0 {
+		var ids []string
+		for _, f := range d.takePendingLocked() {
+			ids = append(ids, fmt.Sprintf("%s@%d", f.outcome.ID, f.outcome.Slot))
+		}
+		got = append(got, ids)
+	}
+	if want := [][]string{{"a@1", "b@1"}, {"a@2", "c@1"}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("batches %v, want %v", got, want)
+	}
+}

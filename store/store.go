@@ -110,9 +110,10 @@ type Store interface {
 	// outcomes of its last jobs and claims the next ones pays one commit
 	// instead of two (store/postgres; store/sqlite runs the two calls).
 	// notHeld is Finish's, jobs are Claim's, and a job an outcome made
-	// available may be claimed again at once. On a *DispatcherDeadError or
-	// ErrDispatcherNotFound the outcomes were applied and notHeld is valid
-	// (a dead dispatcher holds no job, so they are all not held); on any
+	// available may be claimed again at once. When the outcomes were
+	// stored but the claim failed, the error is a *ClaimAfterFinishError
+	// (wrapping, say, a *DispatcherDeadError: a dead dispatcher holds no
+	// job, so its outcomes are all not held) and notHeld is valid; on any
 	// other error neither is known to have taken effect. outcomes may be
 	// empty.
 	FinishClaim(ctx context.Context, outcomes []*Outcome, params *ClaimParams) (notHeld []string, jobs []*Job, err error)
@@ -724,6 +725,19 @@ var (
 	// ErrJobExists: Insert got a job ID that is already stored.
 	ErrJobExists = errors.New("job id already exists")
 )
+
+// ClaimAfterFinishError is FinishClaim's error when its outcomes were
+// stored (its notHeld is valid) but the claim that followed failed: a
+// caller must not store those outcomes again.
+type ClaimAfterFinishError struct {
+	Err error
+}
+
+func (e *ClaimAfterFinishError) Error() string {
+	return "the outcomes were stored, then claiming failed: " + e.Err.Error()
+}
+
+func (e *ClaimAfterFinishError) Unwrap() error { return e.Err }
 
 // DispatcherDeadError says a dispatcher was marked dead by another.
 type DispatcherDeadError struct {

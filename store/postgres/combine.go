@@ -51,7 +51,7 @@ func (s *Store) runInserts(ctx context.Context, calls []*insertCall) {
 	if err != nil {
 		for _, c := range calls {
 			c.res, c.queues, c.err = s.insertDirect(ctx, c.params)
-			}
+		}
 		return
 	}
 	for _, c := range calls {

@@ -37,6 +37,9 @@ func (s *Store) FinishClaim(ctx context.Context, outcomes []*store.Outcome, p *s
 			}
 		}
 		jobs, err := s.Claim(ctx, p)
+		if err != nil && len(outcomes) > 0 {
+			return notHeld, nil, &store.ClaimAfterFinishError{Err: err}
+		}
 		return notHeld, jobs, err
 	}
 	fargs, err := finishArgs(outcomes)
@@ -59,7 +62,7 @@ func (s *Store) FinishClaim(ctx context.Context, outcomes []*store.Outcome, p *s
 	s.notify(queues)
 	if len(jobs) == 0 {
 		if err := checkAlive(ctx, s.pool, p.Dispatcher); err != nil {
-			return notHeld, nil, fmt.Errorf("claiming jobs: %w", err)
+			return notHeld, nil, &store.ClaimAfterFinishError{Err: fmt.Errorf("claiming jobs: %w", err)}
 		}
 		return notHeld, nil, nil
 	}

@@ -1241,8 +1241,11 @@ func (s *Store) FinishClaim(ctx context.Context, outcomes []*store.Outcome, p *s
 		}
 	}
 	jobs, err := s.Claim(ctx, p)
+	if err != nil && len(outcomes) > 0 {
+		return notHeld, nil, &store.ClaimAfterFinishError{Err: err}
+	}
 	if err != nil {
-		return notHeld, nil, err
+		return nil, nil, err
 	}
 	return notHeld, jobs, nil
 }

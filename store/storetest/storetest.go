@@ -505,8 +505,9 @@ func testFinishClaim(t *testing.T, s store.Store, _ *Hooks) {
 	}
 	notHeld, jobs, err = s.FinishClaim(ctxT(t), []*store.Outcome{{ID: d.ID, Dispatcher: dispatcherA, Slot: 1, State: store.StateCompleted}},
 		&store.ClaimParams{Dispatcher: dispatcherA, Agent: "main", Limit: 10})
-	if !errors.Is(err, store.ErrDispatcherDead) || len(jobs) != 0 || !slices.Equal(notHeld, []string{d.ID}) {
-		t.Errorf("FinishClaim by a dead dispatcher = not held %v, jobs %v, %v; want [%s], none, ErrDispatcherDead", notHeld, ids(jobs), err, d.ID)
+	var after *store.ClaimAfterFinishError
+	if !errors.Is(err, store.ErrDispatcherDead) || !errors.As(err, &after) || len(jobs) != 0 || !slices.Equal(notHeld, []string{d.ID}) {
+		t.Errorf("FinishClaim by a dead dispatcher = not held %v, jobs %v, %v; want [%s], none, a ClaimAfterFinishError wrapping ErrDispatcherDead", notHeld, ids(jobs), err, d.ID)
 	}
 	if jd := get(t, s, d.ID); jd.State != store.StateAvailable {
 		t.Errorf("the rescued job is %s, want available", jd.State)
