@@ -50,46 +50,35 @@ func applied(ctx context.Context, q querier) (int, map[int]time.Time, error) {
 }
 
 func (s *Store) migrate(ctx context.Context, up bool, opts *store.MigrateOpts) ([]store.Migration, error) {
-	verb := "down"
-	if up {
-		verb = "up"
-	}
 	var done []store.Migration
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		done = nil
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
-			return fmt.Errorf("migrate %s: taking the migration lock: %w", verb, err)
+			return fmt.Errorf("migrate: taking the migration lock: %w", err)
 		}
 		if _, err := tx.Exec(ctx, migrationsTable); err != nil {
-			return fmt.Errorf("migrate %s: %w", verb, err)
+			return fmt.Errorf("migrate: creating the migrations table: %w", err)
 		}
-		current, _, err := applied(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", verb, err)
-		}
-		plan, err := shared.Plan(migrations, current, up, opts)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", verb, err)
-		}
-		for _, m := range plan {
-			body := m.Down
-			if up {
-				body = m.Up
-			}
-			if _, err := tx.Exec(ctx, body); err != nil {
-				return fmt.Errorf("migrate %s: version %03d_%s: %w", verb, m.Version, m.Name, err)
-			}
-			if up {
-				_, err = tx.Exec(ctx, `INSERT INTO skein_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
-			} else {
-				_, err = tx.Exec(ctx, `DELETE FROM skein_migrations WHERE version = $1`, m.Version)
-			}
-			if err != nil {
-				return fmt.Errorf("migrate %s: recording version %d: %w", verb, m.Version, err)
-			}
-			done = append(done, m.Migration)
-		}
-		return nil
+		var err error
+		done, err = shared.Migrate(migrations, up, opts, shared.MigrationTx{
+			Current: func() (int, error) {
+				current, _, err := applied(ctx, tx)
+				return current, err
+			},
+			Run: func(body string) error {
+				_, err := tx.Exec(ctx, body)
+				return err
+			},
+			Record: func(m shared.MigrationFile, up bool) error {
+				var err error
+				if up {
+					_, err = tx.Exec(ctx, `INSERT INTO skein_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+				} else {
+					_, err = tx.Exec(ctx, `DELETE FROM skein_migrations WHERE version = $1`, m.Version)
+				}
+				return err
+			},
+		})
+		return err
 	})
 	return done, err
 }

@@ -45,44 +45,33 @@ func applied(ctx context.Context, q execer) (int, map[int]time.Time, error) {
 }
 
 func (s *Store) migrate(ctx context.Context, up bool, opts *store.MigrateOpts) ([]store.Migration, error) {
-	verb := "down"
-	if up {
-		verb = "up"
-	}
 	var done []store.Migration
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		done = nil
 		if _, err := tx.ExecContext(ctx, migrationsTable); err != nil {
-			return fmt.Errorf("migrate %s: %w", verb, err)
+			return fmt.Errorf("migrate: creating the migrations table: %w", err)
 		}
-		current, _, err := applied(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", verb, err)
-		}
-		plan, err := shared.Plan(migrations, current, up, opts)
-		if err != nil {
-			return fmt.Errorf("migrate %s: %w", verb, err)
-		}
-		for _, m := range plan {
-			body := m.Down
-			if up {
-				body = m.Up
-			}
-			if _, err := tx.ExecContext(ctx, body); err != nil {
-				return fmt.Errorf("migrate %s: version %03d_%s: %w", verb, m.Version, m.Name, err)
-			}
-			if up {
-				_, err = tx.ExecContext(ctx, `INSERT INTO skein_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-					m.Version, m.Name, time.Now().UnixMicro())
-			} else {
-				_, err = tx.ExecContext(ctx, `DELETE FROM skein_migrations WHERE version = ?`, m.Version)
-			}
-			if err != nil {
-				return fmt.Errorf("migrate %s: recording version %d: %w", verb, m.Version, err)
-			}
-			done = append(done, m.Migration)
-		}
-		return nil
+		var err error
+		done, err = shared.Migrate(migrations, up, opts, shared.MigrationTx{
+			Current: func() (int, error) {
+				current, _, err := applied(ctx, tx)
+				return current, err
+			},
+			Run: func(body string) error {
+				_, err := tx.ExecContext(ctx, body)
+				return err
+			},
+			Record: func(m shared.MigrationFile, up bool) error {
+				var err error
+				if up {
+					_, err = tx.ExecContext(ctx, `INSERT INTO skein_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+						m.Version, m.Name, time.Now().UnixMicro())
+				} else {
+					_, err = tx.ExecContext(ctx, `DELETE FROM skein_migrations WHERE version = ?`, m.Version)
+				}
+				return err
+			},
+		})
+		return err
 	})
 	return done, err
 }

@@ -321,6 +321,49 @@ func Plan(all []MigrationFile, current int, up bool, opts *store.MigrateOpts) ([
 	return out, nil
 }
 
+// MigrationTx is what Migrate needs of a driver's migration transaction.
+type MigrationTx struct {
+	// Current returns the schema version recorded in the transaction.
+	Current func() (int, error)
+	// Run runs a migration's SQL.
+	Run func(sql string) error
+	// Record records m as applied (up) or forgets it (down).
+	Record func(m MigrationFile, up bool) error
+}
+
+// Migrate plans the migrations from the transaction's current version (see
+// Plan) and applies them in it, returning those applied. verb ("up" or
+// "down") prefixes its errors.
+func Migrate(all []MigrationFile, up bool, opts *store.MigrateOpts, tx MigrationTx) ([]store.Migration, error) {
+	verb := "down"
+	if up {
+		verb = "up"
+	}
+	current, err := tx.Current()
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", verb, err)
+	}
+	plan, err := Plan(all, current, up, opts)
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", verb, err)
+	}
+	var done []store.Migration
+	for _, m := range plan {
+		body := m.Down
+		if up {
+			body = m.Up
+		}
+		if err := tx.Run(body); err != nil {
+			return nil, fmt.Errorf("migrate %s: version %03d_%s: %w", verb, m.Version, m.Name, err)
+		}
+		if err := tx.Record(m, up); err != nil {
+			return nil, fmt.Errorf("migrate %s: recording version %d: %w", verb, m.Version, err)
+		}
+		done = append(done, m.Migration)
+	}
+	return done, nil
+}
+
 // Status builds a SchemaStatus from the applied versions.
 func Status(all []MigrationFile, current int, applied map[int]time.Time) *store.SchemaStatus {
 	st := &store.SchemaStatus{Current: current, Latest: len(all)}
