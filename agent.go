@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skeinhq/skein/action"
@@ -23,6 +24,13 @@ import (
 // next one, so a busy agent does not start a goroutine (and grow its stack)
 // per job. A run that finds no worker waiting starts a new one. Workers
 // exit when quit is closed, once the agent loop has ended.
+//
+// Claiming ahead: when the agent's jobs take less time than a claim, the
+// agent would spend most of its time waiting for claims with every slot
+// free. It then claims its next batch (at most Size jobs) as soon as the
+// last one returned full, while that one runs: it holds up to twice Size
+// jobs, at most Size of them running; the others wait for a slot (a run
+// takes a token from slots). A stop puts the waiting ones back unstarted.
 type agent struct {
 	d   *Dispatcher
 	cfg AgentConfig
@@ -35,6 +43,13 @@ type agent struct {
 	quit chan struct{}
 	// freed receives a hint whenever a run ends (see gather).
 	freed chan struct{}
+	// slots holds a token per running job: at most Size.
+	slots chan struct{}
+
+	// runNanos is an average of the agent's recent run times (see
+	// claimAhead); claimNanos of its recent claims' (loop-owned).
+	runNanos   atomic.Int64
+	claimNanos int64
 
 	// lastErr is the last claim error logged; owned by the loop goroutine.
 	lastErr string
@@ -75,7 +90,10 @@ func (a *agent) loop(ctx context.Context) {
 	}()
 	reason := "start"
 	for {
-		a.fetch(ctx, reason)
+		if a.fetch(ctx, reason) && ctx.Err() == nil {
+			reason = "ahead"
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -90,10 +108,32 @@ func (a *agent) loop(ctx context.Context) {
 	}
 }
 
-func (a *agent) fetch(ctx context.Context, reason string) {
+// claimAhead reports whether the agent's jobs run shorter than its claims
+// take, so that claiming the next batch while one runs pays.
+func (a *agent) claimAhead() bool {
+	run := a.runNanos.Load()
+	return !a.cfg.DisableClaimAhead && run > 0 && run < a.claimNanos
+}
+
+// ewma moves an average a eighth of the way to x (the first x sets it).
+func ewma(avg, x int64) int64 {
+	if avg == 0 {
+		return x
+	}
+	return avg + (x-avg)/8
+}
+
+// fetch claims jobs for the agent's free slots and hands them to workers.
+// It reports whether to claim again at once: the claim came back full and
+// the agent claims ahead (see agent), with no more jobs held than slots.
+func (a *agent) fetch(ctx context.Context, reason string) (again bool) {
 	d := a.d
+	ahead := a.claimAhead()
 	d.mu.Lock()
 	free := a.cfg.Size - a.active
+	if ahead && a.active <= a.cfg.Size {
+		free = a.cfg.Size
+	}
 	if free <= 0 {
 		a.more = true
 	}
@@ -117,7 +157,7 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 		if reason == "poll" {
 			d.recordPoll(Poll{Time: now, Agent: a.cfg.Name, Reason: reason, Queues: a.cfg.Queues, Size: a.cfg.Size, Active: active})
 		}
-		return
+		return false
 	}
 	// The claim is not cancelled by a stop: jobs it claimed must run (or
 	// be put back) so that each claimed slot gets its attempt action.
@@ -127,6 +167,7 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 		Dispatcher: d.cfg.ID, Agent: a.cfg.Name,
 		Queues: a.cfg.Queues, Kinds: a.cfg.Kinds, Limit: free,
 	})
+	a.claimNanos = ewma(a.claimNanos, int64(time.Since(now)))
 	if len(batch) > 0 {
 		var after *store.ClaimAfterFinishError
 		if err == nil || errors.As(err, &after) {
@@ -141,20 +182,20 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return // stopping
+			return false // stopping
 		}
 		err = fmt.Errorf("agent %s claiming up to %d jobs: %w", a.cfg.Name, free, err)
 		d.recordPoll(Poll{Time: now, Agent: a.cfg.Name, Reason: reason, Queues: a.cfg.Queues, Size: a.cfg.Size, Active: active, Error: err.Error()})
 		if errors.Is(err, store.ErrDispatcherDead) || errors.Is(err, store.ErrDispatcherNotFound) {
 			d.requestRejoin()
-			return
+			return false
 		}
 		if msg := err.Error(); msg != a.lastErr { // log each distinct error once
 			a.lastErr = msg
 			d.log.LogAttrs(context.Background(), slog.LevelWarn, "skein:dispatcher:claim_failed",
 				slog.String("dispatcher", d.cfg.ID), slog.String("agent", a.cfg.Name), slog.String("error", msg))
 		}
-		return
+		return false
 	}
 	if a.lastErr != "" {
 		d.log.LogAttrs(context.Background(), slog.LevelInfo, "skein:dispatcher:claim_recovered",
@@ -162,7 +203,7 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 		a.lastErr = ""
 	}
 	if len(jobs) == 0 && reason != "poll" && reason != "start" {
-		return
+		return false
 	}
 	p := Poll{Time: now, Agent: a.cfg.Name, Reason: reason, Queues: a.cfg.Queues, Size: a.cfg.Size, Active: active + len(jobs)}
 	if len(jobs) > 0 {
@@ -177,6 +218,7 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 	d.mu.Lock()
 	a.more = len(jobs) == free
 	a.active += len(jobs)
+	again = a.more && ahead && a.active <= a.cfg.Size
 	runs := make([]*run, len(jobs))
 	for i, j := range jobs {
 		r := &run{job: j, agent: a, pollKey: key, started: now}
@@ -195,18 +237,82 @@ func (a *agent) fetch(ctx context.Context, reason string) {
 			go a.worker(r)
 		}
 	}
+	return again
 }
 
 // worker runs r, then every run handed to it until quit is closed.
 func (a *agent) worker(r *run) {
 	id := goid()
 	for {
-		a.d.execute(r, id)
+		if a.takeSlot(r) {
+			start := time.Now()
+			a.d.execute(r, id)
+			<-a.slots
+			a.runNanos.Store(ewma(a.runNanos.Load(), int64(time.Since(start))))
+		}
 		select {
 		case r = <-a.work:
 		case <-a.quit:
 			return
 		}
+	}
+}
+
+// takeSlot waits for a free slot for r and reports whether r may run. A
+// run claimed ahead that is still waiting when the dispatcher stops (or
+// its context ends: an immediate stop, a release, a reassignment) is put
+// back unstarted instead: no attempt began, none is counted.
+func (a *agent) takeSlot(r *run) bool {
+	select {
+	case a.slots <- struct{}{}:
+		select {
+		case <-a.quit: // a graceful stop starts no held job
+			<-a.slots
+		default:
+			return true
+		}
+	case <-r.ctx.Done():
+	case <-a.quit:
+	}
+	a.d.putBackUnstarted(r)
+	return false
+}
+
+// putBackUnstarted ends a run that never started: its job goes back to
+// its queue without its claim counting as an attempt, unless a release
+// or reassignment already took it.
+func (d *Dispatcher) putBackUnstarted(r *run) {
+	defer d.goroutineDone()
+	a := r.agent
+	reassigned := errors.Is(context.Cause(r.ctx), ErrReassigned)
+	d.mu.Lock()
+	if r.released {
+		d.mu.Unlock()
+		return
+	}
+	delete(d.runs, r)
+	a.active--
+	if !reassigned {
+		d.finishing[r.job.ID]++
+		d.pending = append(d.pending, &finishing{run: r, outcome: &store.Outcome{
+			ID: r.job.ID, Dispatcher: d.cfg.ID, Slot: r.job.Slot,
+			State: store.StateAvailable, UndoAttempt: true,
+		}})
+	}
+	d.mu.Unlock()
+	r.cancel(ErrStopped)
+	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
+		func(j *JobRecord) {
+			j.Completed = time.Now()
+			j.State = string(store.StateAvailable)
+			j.Error = "put back before it started"
+		})
+	if !reassigned {
+		d.signalCompleter()
+	}
+	select {
+	case a.freed <- struct{}{}:
+	default:
 	}
 }
 

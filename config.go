@@ -119,6 +119,13 @@ type AgentConfig struct {
 	Kinds []string
 	// Executor runs the agent's jobs. Defaults to Config.Handlers.
 	Executor Executor
+	// DisableClaimAhead stops the agent from claiming ahead. By default,
+	// while its jobs take less time than its claims (each a round trip and
+	// a commit), an agent claims its next batch as soon as a full one
+	// returned, as that one runs: it then holds up to 2·Size jobs, at most
+	// Size running, the others waiting (state running in the store) for a
+	// slot. A stop puts waiting jobs back unstarted. Defaults to false.
+	DisableClaimAhead bool
 }
 
 // Backoff says how long to wait before retrying a job whose attempt

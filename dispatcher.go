@@ -105,7 +105,7 @@ func NewDispatcher(st store.Store, cfg *Config) (*Dispatcher, error) {
 		stopDone:  make(chan struct{}),
 	}
 	for _, ac := range c.Agents {
-		d.agents = append(d.agents, &agent{d: d, cfg: ac, wake: make(chan struct{}, 1), work: make(chan *run), quit: make(chan struct{}), freed: make(chan struct{}, 1)})
+		d.agents = append(d.agents, &agent{d: d, cfg: ac, wake: make(chan struct{}, 1), work: make(chan *run), quit: make(chan struct{}), freed: make(chan struct{}, 1), slots: make(chan struct{}, ac.Size)})
 	}
 	return d, nil
 }

@@ -20,7 +20,9 @@ type Poll struct {
 	// Agent that claimed.
 	Agent string `json:"agent"`
 	// Reason of the round: "start", "poll" (timer), "notify" (a store
-	// notification) or "slot" (a slot freed while more jobs were waiting).
+	// notification), "slot" (a slot freed while more jobs were waiting) or
+	// "ahead" (claiming ahead: the last claim came back full while the
+	// agent's jobs run shorter than its claims).
 	Reason string `json:"reason"`
 	// Queues the agent claims from (empty: all).
 	Queues []string `json:"queues,omitempty"`

@@ -107,7 +107,7 @@ type Poll struct {
 type AgentPoll struct {
 	// Agent is the agent's name.
 	Agent string
-	// Reason the round ran: "start", "poll", "notify", "slot" or empty.
+	// Reason the round ran: "start", "poll", "notify", "slot", "ahead" or empty.
 	Reason string
 	// Queues the agent claims from (empty: all).
 	Queues []string

@@ -173,6 +173,8 @@ type serveAgent struct {
 	Queues []string `yaml:"queues"`
 	// Kinds defaults to every kind serve runs.
 	Kinds []string `yaml:"kinds"`
+	// DisableClaimAhead defaults to false (skein.AgentConfig).
+	DisableClaimAhead bool `yaml:"disable_claim_ahead"`
 }
 
 // yamlDuration is a duration written as Go writes them: 500ms, 2s, 1h30m.
@@ -425,7 +427,7 @@ func loadServeSetup(o *serveOptions, logsGiven bool) (*serveSetup, error) {
 			return nil, bad(key+".name", "agent name %q is used twice", a.Name)
 		}
 		names[a.Name] = true
-		dc.Agents = append(dc.Agents, skein.AgentConfig{Name: a.Name, Size: a.Size, Queues: a.Queues, Kinds: a.Kinds})
+		dc.Agents = append(dc.Agents, skein.AgentConfig{Name: a.Name, Size: a.Size, Queues: a.Queues, Kinds: a.Kinds, DisableClaimAhead: a.DisableClaimAhead})
 	}
 	s.dispatcher = dc
 
