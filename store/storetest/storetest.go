@@ -984,6 +984,26 @@ func testListAndCount(t *testing.T, s store.Store, _ *Hooks) {
 			}
 		})
 	}
+	// Newest first across running and waiting jobs, paged (a store may
+	// keep the two apart and merge them), with and without a state filter.
+	for _, states := range [][]store.State{nil, {store.StateRunning, store.StateAvailable}} {
+		got, cursor, pages = nil, "", 0
+		for {
+			page, err := s.ListJobs(ctxT(t), &store.ListJobsParams{Limit: 4, Cursor: cursor, Filter: store.JobFilter{States: states}})
+			if err != nil {
+				t.Fatalf("ListJobs: %v", err)
+			}
+			pages++
+			got = append(got, ids(page.Jobs)...)
+			if page.Next == "" {
+				break
+			}
+			cursor = page.Next
+		}
+		if !slices.Equal(got, want) || pages != 7 {
+			t.Errorf("paged list of states %v with %d running (%d pages) = %v, want %v in 7 pages", states, len(claimed), pages, got, want)
+		}
+	}
 	// Claim order and finalized order.
 	page, err = s.ListJobs(ctxT(t), &store.ListJobsParams{Order: store.OrderClaim, Limit: 1, Filter: store.JobFilter{States: []store.State{store.StateAvailable}}})
 	if err != nil || len(page.Jobs) != 1 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func runSkein(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func TestMigrateSQLite(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "jobs.db")
-	testMigrate(t, path, "sqlite "+path)
+	testMigrate(t, path, "sqlite "+path, "init")
 	for _, dsn := range []string{"sqlite://" + path, path} {
 		if code, out, errs := runSkein(t, "migrate", "status", "--store", dsn); code != 0 || !strings.Contains(out, "version: 1 (latest 1), up to date") {
 			t.Errorf("status --store %s = %d, %q, %q", dsn, code, out, errs)
@@ -39,23 +40,30 @@ func TestMigratePostgres(t *testing.T) {
 	} else {
 		dsn = pgtest.StartServer(t).NewDatabase(t)
 	}
-	testMigrate(t, dsn, "postgres ")
+	testMigrate(t, dsn, "postgres ", "init", "newest_by_state")
 }
 
-func testMigrate(t *testing.T, dsn, storeName string) {
+func testMigrate(t *testing.T, dsn, storeName string, names ...string) {
 	t.Helper()
+	n := len(names)
+	applied := make([]string, n)
+	for i, name := range names {
+		applied[i] = fmt.Sprintf("applied %03d_%s", i+1, name)
+	}
+	last := fmt.Sprintf("%03d_%s", n, names[n-1])
 	steps := []struct {
 		args     []string
 		wantCode int
 		wantOut  []string
 	}{
-		{[]string{"migrate", "up"}, 0, []string{"applied 001_init", "schema version 1 (latest 1)", storeName}},
-		{[]string{"migrate", "up"}, 0, []string{"nothing to do", "schema version 1"}},
-		{[]string{"migrate", "status"}, 0, []string{"version: 1 (latest 1), up to date", "VERSION  NAME  APPLIED", "001      init  20"}},
-		{[]string{"migrate", "down"}, 0, []string{"reverted 001_init", "schema version 0 (latest 1)"}},
-		{[]string{"migrate", "status"}, 0, []string{"version: 0 (latest 1), 1 pending: run `skein migrate up`", "001      init  pending"}},
+		{[]string{"migrate", "up"}, 0, append(applied, fmt.Sprintf("schema version %d (latest %d)", n, n), storeName)},
+		{[]string{"migrate", "up"}, 0, []string{"nothing to do", fmt.Sprintf("schema version %d", n)}},
+		{[]string{"migrate", "status"}, 0, []string{fmt.Sprintf("version: %d (latest %d), up to date", n, n), "VERSION  NAME", "001      init  "}},
+		{[]string{"migrate", "down"}, 0, []string{"reverted " + last, fmt.Sprintf("schema version %d (latest %d)", n-1, n)}},
+		{[]string{"migrate", "status"}, 0, []string{fmt.Sprintf("version: %d (latest %d), 1 pending: run `skein migrate up`", n-1, n), fmt.Sprintf("%03d      %s", n, names[n-1])}},
+		{[]string{"migrate", "down", "--to", "0"}, 0, []string{fmt.Sprintf("schema version 0 (latest %d)", n)}},
 		{[]string{"migrate", "down"}, 0, []string{"nothing to do"}},
-		{[]string{"migrate", "up", "--to", "1"}, 0, []string{"applied 001_init"}},
+		{[]string{"migrate", "up", "--to", "1"}, 0, []string{"applied 001_init", "schema version 1"}},
 		{[]string{"migrate", "down", "--to", "0"}, 0, []string{"reverted 001_init"}},
 	}
 	for _, st := range steps {
@@ -78,10 +86,10 @@ func testMigrate(t *testing.T, dsn, storeName string) {
 		}
 		Schema struct{ Current, Latest int }
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got.Applied) != 1 || got.Applied[0].Name != "init" || got.Schema.Current != 1 {
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got.Applied) != n || got.Applied[0].Name != "init" || got.Schema.Current != n {
 		t.Errorf("migrate up --json = %d, %q (%q), parsed %+v", code, out, errs, got)
 	}
-	if code, _, errs := runSkein(t, "migrate", "up", "--to", "5", "--store", dsn); code == 0 || !strings.Contains(errs, "target version 5 out of range 0 to 1") {
+	if code, _, errs := runSkein(t, "migrate", "up", "--to", "5", "--store", dsn); code == 0 || !strings.Contains(errs, fmt.Sprintf("target version 5 out of range 0 to %d", n)) {
 		t.Errorf("up --to 5: exit %d, stderr %q", code, errs)
 	}
 }
