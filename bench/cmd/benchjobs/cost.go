@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // serverCost is what the PostgreSQL cluster spent: CPU time of all its
@@ -123,3 +125,20 @@ func (m *costMeter) end(ctx context.Context, group string, jobs int) error {
 	m.emit(result{m.system, group + "_wal_bytes_per_job", float64(c.wal-m.start.wal) / n, "B/job"})
 	return nil
 }
+
+// checkpoint runs CHECKPOINT after a system emptied its tables, before it
+// fills them and is measured: every measurement then starts right after a
+// checkpoint, so that no system pays, while measured, for a checkpoint the
+// WAL of earlier measurements (its own or another system's) brought on; and
+// the pages it fills are new since the checkpoint, so its measured writes
+// carry no full-page images for them. Without the right (a role that is
+// not superuser nor pg_checkpoint) measurements go on without it.
+func checkpoint(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}) {
+	if _, err := db.Exec(ctx, "CHECKPOINT"); err != nil && !checkpointWarned.Swap(true) {
+		fmt.Fprintf(os.Stderr, "benchjobs: CHECKPOINT before measurements failed (%v); measuring without\n", err)
+	}
+}
+
+var checkpointWarned atomic.Bool

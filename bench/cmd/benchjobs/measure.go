@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -109,6 +110,7 @@ func measure(ctx context.Context, c *config, env *environment, sys system, emit 
 		if err := cost.begin(ctx); err != nil {
 			return err
 		}
+		cpu0 := processCPU()
 		start := time.Now()
 		stop, err := sys.Work(ctx, c.workers, func(int64) {
 			if ran.Add(1) == int64(c.e2eJobs) {
@@ -125,10 +127,12 @@ func measure(ctx context.Context, c *config, env *environment, sys system, emit 
 			return fmt.Errorf("end-to-end: only %d of %d jobs ran in 10 minutes", ran.Load(), c.e2eJobs)
 		}
 		elapsed := time.Since(start)
+		cpu := processCPU() - cpu0
 		if err := stop(); err != nil {
 			return err
 		}
 		emit(result{name, "e2e_jobs_per_sec", float64(c.e2eJobs) / elapsed.Seconds(), "jobs/s"})
+		emit(result{name, "e2e_client_cpu_us_per_job", float64(cpu.Microseconds()) / float64(c.e2eJobs), "µs/job"})
 		if err := cost.end(ctx, "e2e", c.e2eJobs); err != nil {
 			return err
 		}
@@ -268,4 +272,14 @@ func warmUp(ctx context.Context, c *config, sys system) error {
 		return fmt.Errorf("warm-up: only %d of %d jobs ran in 5 minutes", ran.Load(), n)
 	}
 	return stop()
+}
+
+// processCPU returns the CPU time this process (the systems' clients and
+// workers, and SQLite) used so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

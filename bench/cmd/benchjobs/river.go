@@ -76,8 +76,11 @@ func (s *riverSystem) Skip() []string {
 }
 
 func (s *riverSystem) Reset(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, "TRUNCATE river_job")
-	return err
+	if _, err := s.pool.Exec(ctx, "TRUNCATE river_job"); err != nil {
+		return err
+	}
+	checkpoint(ctx, s.pool)
+	return nil
 }
 
 func (s *riverSystem) Insert(ctx context.Context, at int64) error {

@@ -62,8 +62,11 @@ func (s *skeinSystem) Reset(ctx context.Context) error {
 			return err
 		}
 		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "TRUNCATE skein_jobs")
-		return err
+		if _, err := conn.Exec(ctx, "TRUNCATE skein_jobs"); err != nil {
+			return err
+		}
+		checkpoint(ctx, conn)
+		return nil
 	}
 	db, err := sql.Open("sqlite", s.dsn)
 	if err != nil {
