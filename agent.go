@@ -259,20 +259,30 @@ func (a *agent) worker(r *run) {
 }
 
 // takeSlot waits for a free slot for r and reports whether r may run. A
-// run claimed ahead that is still waiting when the dispatcher stops (or
-// its context ends: an immediate stop, a release, a reassignment) is put
-// back unstarted instead: no attempt began, none is counted.
+// run that has not started when the dispatcher stops (a run claimed ahead
+// still waiting for a slot, or one its worker had not begun), or whose
+// context ends first (an immediate stop, a release, a reassignment), is
+// put back unstarted instead: no attempt began, none is counted.
 func (a *agent) takeSlot(r *run) bool {
+	got := false
 	select {
-	case a.slots <- struct{}{}:
+	case a.slots <- struct{}{}: // the common case, without making r's Done channel
+		got = true
+	default:
+		select {
+		case a.slots <- struct{}{}:
+			got = true
+		case <-r.ctx.Done():
+		case <-a.quit:
+		}
+	}
+	if got {
 		select {
 		case <-a.quit: // a graceful stop starts no held job
 			<-a.slots
 		default:
 			return true
 		}
-	case <-r.ctx.Done():
-	case <-a.quit:
 	}
 	a.d.putBackUnstarted(r)
 	return false
