@@ -77,7 +77,8 @@ func (c *Client) Store() store.Store { return c.store }
 // Enqueue stores one job and returns it.
 //
 // The job joins the workflow of ctx ([action.Workflow]) or, when ctx has
-// none, a new one; its id is "<workflow id>_<uuid>". Once stored, the job
+// none, a new one; its id is "<workflow id>_<uuid>" (a version 7 uuid,
+// [action.NewTimeID]). Once stored, the job
 // appears in the log as a "skein:job" action, a child of the current action
 // of ctx (a new task when there is none); every attempt of the job will be
 // a child of that action, wherever it runs.
@@ -159,7 +160,7 @@ func (c *Client) params(i int, p EnqueueParams, workflow string, now time.Time) 
 		at = now.Add(o.RunIn)
 	}
 	return &store.InsertParams{
-		ID:          workflow + "_" + action.NewID(),
+		ID:          workflow + "_" + action.NewTimeID(),
 		Kind:        kind,
 		Queue:       o.Queue,
 		Priority:    o.Priority,
