@@ -183,7 +183,7 @@ func (c *Client) enqueue(ctx context.Context, tx any, jobs []EnqueueParams) ([]*
 	}
 	workflow := action.Workflow(ctx)
 	if workflow == "" {
-		workflow = action.NewID()
+		workflow = action.NewTimeID()
 		ctx = action.WithWorkflow(ctx, workflow)
 	}
 	if c.cfg.Logger != nil {
