@@ -40,7 +40,7 @@ func TestMigratePostgres(t *testing.T) {
 	} else {
 		dsn = pgtest.StartServer(t).NewDatabase(t)
 	}
-	testMigrate(t, dsn, "postgres ", "init", "newest_by_state")
+	testMigrate(t, dsn, "postgres ", "init", "job_indexes")
 }
 
 func testMigrate(t *testing.T, dsn, storeName string, names ...string) {

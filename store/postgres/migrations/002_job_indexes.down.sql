@@ -1,3 +1,4 @@
+ALTER INDEX skein_jobs_pkey RESET (fillfactor);
 DROP INDEX skein_jobs_newest;
 DROP INDEX skein_jobs_running;
 CREATE INDEX skein_jobs_newest ON skein_jobs (created_at);
