@@ -229,7 +229,7 @@ func (a *agent) fetch(ctx context.Context, reason string) (again bool) {
 	}
 	d.mu.Unlock()
 	for _, r := range runs {
-		d.jobs.Push(JobRecord{ID: r.job.ID, Kind: r.job.Kind, Queue: r.job.Queue, Agent: a.cfg.Name,
+		r.rec = d.jobs.Push(JobRecord{ID: r.job.ID, Kind: r.job.Kind, Queue: r.job.Queue, Agent: a.cfg.Name,
 			Attempt: r.job.Attempt, Slot: r.job.Slot, PollKey: key, Started: now})
 		select {
 		case a.work <- r:
@@ -311,12 +311,11 @@ func (d *Dispatcher) putBackUnstarted(r *run) {
 	}
 	d.mu.Unlock()
 	r.cancel(ErrStopped)
-	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
-		func(j *JobRecord) {
-			j.Completed = time.Now()
-			j.State = string(store.StateAvailable)
-			j.Error = "put back before it started"
-		})
+	d.jobs.UpdateAt(r.rec, func(j *JobRecord) {
+		j.Completed = time.Now()
+		j.State = string(store.StateAvailable)
+		j.Error = "put back before it started"
+	})
 	if !reassigned {
 		d.signalCompleter()
 	}
@@ -360,6 +359,7 @@ type run struct {
 	job     *JobRow
 	agent   *agent
 	pollKey int64
+	rec     uint64 // its record in Dispatcher.jobs (ring.Buffer.Push)
 	started time.Time
 	ctx     context.Context
 	cancel  context.CancelCauseFunc

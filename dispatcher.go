@@ -316,12 +316,11 @@ func (d *Dispatcher) release() {
 		if att != nil {
 			att.Fail(ErrStopped, slog.Bool("interrupted", true))
 		}
-		d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
-			func(j *JobRecord) {
-				j.Completed = time.Now()
-				j.State = string(store.StateAvailable)
-				j.Error = ErrStopped.Error()
-			})
+		d.jobs.UpdateAt(r.rec, func(j *JobRecord) {
+			j.Completed = time.Now()
+			j.State = string(store.StateAvailable)
+			j.Error = ErrStopped.Error()
+		})
 		d.log.LogAttrs(context.Background(), slog.LevelWarn, "skein:dispatcher:released",
 			slog.String("dispatcher", d.cfg.ID), slog.String("job_id", r.job.ID),
 			slog.String("reason", "the job did not finish before the stop deadline"))

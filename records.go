@@ -91,37 +91,35 @@ func (d *Dispatcher) recordOutcome(r *run, o *store.Outcome, err error) {
 	result := string(o.Result)
 	r.mu.Unlock()
 	d.counts.end(r.job.Queue, r.job.Kind, runOutcome(string(o.State), err != nil || o.Error != nil), time.Since(r.started))
-	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
-		func(j *JobRecord) {
-			j.Completed = time.Now()
-			j.State = string(o.State)
-			j.Result = result
-			if err != nil {
-				j.Failed = true
-				j.Error = err.Error()
-				var pe *PanicError
-				if errors.As(err, &pe) {
-					j.Error += "\n" + string(pe.Stack)
-				}
-			} else if o.Error != nil {
-				j.Failed = true
-				j.Error = o.Error.Error
+	d.jobs.UpdateAt(r.rec, func(j *JobRecord) {
+		j.Completed = time.Now()
+		j.State = string(o.State)
+		j.Result = result
+		if err != nil {
+			j.Failed = true
+			j.Error = err.Error()
+			var pe *PanicError
+			if errors.As(err, &pe) {
+				j.Error += "\n" + string(pe.Stack)
 			}
-		})
+		} else if o.Error != nil {
+			j.Failed = true
+			j.Error = o.Error.Error
+		}
+	})
 }
 
 func (d *Dispatcher) recordReassigned(r *run) {
 	counted := false
-	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
-		func(j *JobRecord) {
-			// A run whose outcome was recorded (then refused by the store)
-			// was counted with that outcome already.
-			counted = j.State != ""
-			j.Reassigned = true
-			if j.Completed.IsZero() {
-				j.Completed = time.Now()
-			}
-		})
+	d.jobs.UpdateAt(r.rec, func(j *JobRecord) {
+		// A run whose outcome was recorded (then refused by the store)
+		// was counted with that outcome already.
+		counted = j.State != ""
+		j.Reassigned = true
+		if j.Completed.IsZero() {
+			j.Completed = time.Now()
+		}
+	})
 	if !counted {
 		d.counts.end(r.job.Queue, r.job.Kind, "reassigned", time.Since(r.started))
 	}
@@ -129,8 +127,7 @@ func (d *Dispatcher) recordReassigned(r *run) {
 
 func (d *Dispatcher) recordGoroutine(r *run, id int64) {
 	d.counts.start(r.job.Queue, r.job.Kind, r.started.Sub(r.job.ScheduledAt))
-	d.jobs.Update(func(j *JobRecord) bool { return j.ID == r.job.ID && j.Slot == r.job.Slot },
-		func(j *JobRecord) { j.Goroutine = id })
+	d.jobs.UpdateAt(r.rec, func(j *JobRecord) { j.Goroutine = id })
 }
 
 // Polls returns up to n recorded polls, newest first (all when n <= 0). At

@@ -7,10 +7,9 @@ import "sync"
 // Buffer keeps the last Cap values pushed. It is safe for concurrent use.
 // The zero value is not usable; call [New].
 type Buffer[T any] struct {
-	mu    sync.Mutex
-	items []T
-	next  int // index of the next write
-	full  bool
+	mu     sync.Mutex
+	items  []T
+	pushed uint64 // values pushed so far; the next goes to pushed % len(items)
 }
 
 // New returns a buffer that keeps the last n values (at least 1).
@@ -21,32 +20,29 @@ func New[T any](n int) *Buffer[T] {
 	return &Buffer[T]{items: make([]T, n)}
 }
 
-// Push adds v, dropping the oldest value when the buffer is full.
-func (b *Buffer[T]) Push(v T) {
-	b.mu.Lock()
-	b.items[b.next] = v
-	b.next++
-	if b.next == len(b.items) {
-		b.next = 0
-		b.full = true
-	}
-	b.mu.Unlock()
-}
-
-// Update calls f on the newest value for which match returns true, newest
-// first, and reports whether one was found. f runs under the buffer's lock.
-func (b *Buffer[T]) Update(match func(*T) bool, f func(*T)) bool {
+// Push adds v, dropping the oldest value when the buffer is full, and
+// returns v's sequence number (0 for the first value pushed), for
+// [Buffer.UpdateAt].
+func (b *Buffer[T]) Push(v T) uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := b.lenLocked()
-	for i := 0; i < n; i++ {
-		j := (b.next - 1 - i + len(b.items)) % len(b.items)
-		if match(&b.items[j]) {
-			f(&b.items[j])
-			return true
-		}
+	seq := b.pushed
+	b.items[seq%uint64(len(b.items))] = v
+	b.pushed++
+	return seq
+}
+
+// UpdateAt calls f on the value Push numbered seq and reports whether that
+// value is still kept (later pushes drop it once the buffer is full). f
+// runs under the buffer's lock.
+func (b *Buffer[T]) UpdateAt(seq uint64, f func(*T)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if seq >= b.pushed || b.pushed-seq > uint64(len(b.items)) {
+		return false
 	}
-	return false
+	f(&b.items[seq%uint64(len(b.items))])
+	return true
 }
 
 // Newest returns up to n values, newest first (all of them when n <= 0).
@@ -59,7 +55,7 @@ func (b *Buffer[T]) Newest(n int) []T {
 	}
 	out := make([]T, n)
 	for i := range n {
-		out[i] = b.items[(b.next-1-i+len(b.items))%len(b.items)]
+		out[i] = b.items[(b.pushed-1-uint64(i))%uint64(len(b.items))]
 	}
 	return out
 }
@@ -72,8 +68,5 @@ func (b *Buffer[T]) Len() int {
 }
 
 func (b *Buffer[T]) lenLocked() int {
-	if b.full {
-		return len(b.items)
-	}
-	return b.next
+	return int(min(b.pushed, uint64(len(b.items))))
 }

@@ -37,19 +37,27 @@ func TestBuffer(t *testing.T) {
 	}
 }
 
-func TestUpdate(t *testing.T) {
+func TestUpdateAt(t *testing.T) {
 	b := New[int](3)
+	var seqs []uint64
 	for _, v := range []int{1, 2, 1, 4} {
-		b.Push(v)
+		seqs = append(seqs, b.Push(v))
 	}
-	found := b.Update(func(v *int) bool { return *v == 1 }, func(v *int) { *v = 10 })
-	if !found {
-		t.Fatal("Update found nothing, want the newest 1")
+	if !slices.Equal(seqs, []uint64{0, 1, 2, 3}) {
+		t.Fatalf("Push returned %v, want 0, 1, 2, 3", seqs)
+	}
+	if !b.UpdateAt(2, func(v *int) { *v = 10 }) {
+		t.Fatal("UpdateAt(2) found nothing, want the second 1")
 	}
 	if got, want := b.Newest(0), []int{4, 10, 2}; !slices.Equal(got, want) {
-		t.Errorf("after Update: %v, want %v", got, want)
+		t.Errorf("after UpdateAt: %v, want %v", got, want)
 	}
-	if b.Update(func(v *int) bool { return *v == 99 }, func(*int) {}) {
-		t.Error("Update(99) reported a match")
+	for _, seq := range []uint64{0, 4, 99} { // dropped, not yet pushed
+		if b.UpdateAt(seq, func(v *int) { *v = -1 }) {
+			t.Errorf("UpdateAt(%d) reported a value", seq)
+		}
+	}
+	if got, want := b.Newest(0), []int{4, 10, 2}; !slices.Equal(got, want) {
+		t.Errorf("after UpdateAt of missing values: %v, want %v", got, want)
 	}
 }
