@@ -160,7 +160,8 @@ type AgentStatus struct {
 	Size   int      `json:"size"`
 	Queues []string `json:"queues,omitempty"`
 	Kinds  []string `json:"kinds,omitempty"`
-	// Active is how many jobs the agent runs now.
+	// Active is how many jobs the agent holds now: running, or claimed
+	// ahead and waiting for a slot (up to twice Size).
 	Active int `json:"active"`
 	// Jobs are the ids of those jobs, sorted.
 	Jobs []string `json:"jobs,omitempty"`
