@@ -84,7 +84,8 @@ func (m *Monitor) asyncdbPlugin() *plugin {
     dispatchers whose agents claim from it.  Each dispatcher shows its last
     heartbeat ("last ping"), the time since, whether it is dead (marked dead
     by another dispatcher, or silent for longer than the dead-after time),
-    and its agents with their size and "len", the jobs they run now.`,
+    and its agents with their size and "len", the jobs they hold now
+    (running, or claimed ahead and waiting for a slot).`,
 			named: []string{"queue", "agent", "uuid"}, call: m.dbStatus},
 		"jobs": {doc: `Return the jobs in the given states that match the filters.
 
