@@ -300,22 +300,15 @@ func (d *Dispatcher) putBackUnstarted(r *run) {
 		d.mu.Unlock()
 		return
 	}
-	delete(d.runs, r)
-	a.active--
-	if !reassigned {
-		d.finishing[r.job.ID]++
-		d.pending = append(d.pending, &finishing{run: r, outcome: &store.Outcome{
-			ID: r.job.ID, Dispatcher: d.cfg.ID, Slot: r.job.Slot,
-			State: store.StateAvailable, UndoAttempt: true,
-		}})
+	if reassigned { // the store gave the job to another dispatcher
+		delete(d.runs, r)
+		a.active--
+	} else {
+		d.putBackLocked(r, nil)
 	}
 	d.mu.Unlock()
 	r.cancel(ErrStopped)
-	d.jobs.UpdateAt(r.rec, func(j *JobRecord) {
-		j.Completed = time.Now()
-		j.State = string(store.StateAvailable)
-		j.Error = "put back before it started"
-	})
+	d.recordPutBack(r, "put back before it started")
 	if !reassigned {
 		d.signalCompleter()
 	}

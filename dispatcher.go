@@ -275,6 +275,28 @@ func (d *Dispatcher) stop(ctx context.Context, hard bool) error {
 	return stopErr
 }
 
+// putBackLocked ends run r without its handler's outcome: r leaves the
+// running set and its job goes back to its queue, the claim not counted as
+// an attempt (e, when not nil, is recorded on the job). d.mu is held.
+func (d *Dispatcher) putBackLocked(r *run, e *store.AttemptError) {
+	r.agent.active--
+	delete(d.runs, r)
+	d.finishing[r.job.ID]++
+	d.pending = append(d.pending, &finishing{run: r, outcome: &store.Outcome{
+		ID: r.job.ID, Dispatcher: d.cfg.ID, Slot: r.job.Slot,
+		State: store.StateAvailable, UndoAttempt: true, Error: e,
+	}})
+}
+
+// recordPutBack marks r's record as put back, with why.
+func (d *Dispatcher) recordPutBack(r *run, why string) {
+	d.jobs.UpdateAt(r.rec, func(j *JobRecord) {
+		j.Completed = time.Now()
+		j.State = string(store.StateAvailable)
+		j.Error = why
+	})
+}
+
 // cancelRuns cancels the context of every running job with cause.
 func (d *Dispatcher) cancelRuns(cause error) []*run {
 	d.mu.Lock()
@@ -297,14 +319,7 @@ func (d *Dispatcher) release() {
 	var released []*run
 	for r := range d.runs {
 		r.released = true
-		r.agent.active--
-		delete(d.runs, r)
-		d.finishing[r.job.ID]++
-		d.pending = append(d.pending, &finishing{run: r, outcome: &store.Outcome{
-			ID: r.job.ID, Dispatcher: d.cfg.ID, Slot: r.job.Slot,
-			State: store.StateAvailable, UndoAttempt: true,
-			Error: &store.AttemptError{Error: ErrStopped.Error() + ": the job did not finish before the stop deadline", Interrupted: true},
-		}})
+		d.putBackLocked(r, &store.AttemptError{Error: ErrStopped.Error() + ": the job did not finish before the stop deadline", Interrupted: true})
 		released = append(released, r)
 	}
 	d.mu.Unlock()
@@ -316,11 +331,7 @@ func (d *Dispatcher) release() {
 		if att != nil {
 			att.Fail(ErrStopped, slog.Bool("interrupted", true))
 		}
-		d.jobs.UpdateAt(r.rec, func(j *JobRecord) {
-			j.Completed = time.Now()
-			j.State = string(store.StateAvailable)
-			j.Error = ErrStopped.Error()
-		})
+		d.recordPutBack(r, ErrStopped.Error())
 		d.log.LogAttrs(context.Background(), slog.LevelWarn, "skein:dispatcher:released",
 			slog.String("dispatcher", d.cfg.ID), slog.String("job_id", r.job.ID),
 			slog.String("reason", "the job did not finish before the stop deadline"))
